@@ -1,0 +1,105 @@
+"""The action-type contract: named plug-ins with declared object slots and a frozen parameter model."""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from lamdagent.errors import LamdagentError
+from lamdagent.registry import Registry
+from lamdagent.spec import DatasetRef, ModelRef, ObjectKind
+
+
+class ActionParams(BaseModel):
+    """Base of every action's parameters: frozen, no unknown keys, every field described."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+@dataclass(frozen=True)
+class Slot:
+    """An object slot of an action type: which pool objects may fill it."""
+
+    name: str
+    kind: ObjectKind
+    description: str
+    count: int = 1  # >1: the slot takes that many distinct objects (a list)
+
+
+@dataclass
+class ActionContext:
+    """What a worker hands to `ActionType.run`: resolved inputs, validated params, where to write."""
+
+    inputs: dict[str, ModelRef | DatasetRef | list[ModelRef]]
+    params: ActionParams
+    output_dir: Path
+    device: str = "cpu"
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("lamdagent.action"))
+    timings: dict[str, float] = field(default_factory=dict)  # filled by run(): load_s, train_s, save_s
+    stats: dict[str, Any] = field(default_factory=dict)  # e.g. train_tokens, steps
+
+
+class ActionType(ABC):
+    """An operation that turns pool objects into a new full model directory (safetensors)."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    relation: ClassVar[str]  # model-card base_model_relation: "finetune" or "merge"
+    slots: ClassVar[tuple[Slot, ...]]
+    Params: ClassVar[type[ActionParams]]
+
+    @abstractmethod
+    def run(self, ctx: ActionContext) -> None:
+        """Write the produced model (weights, config, tokenizer) into `ctx.output_dir`."""
+
+    @classmethod
+    def parse_params(cls, params: dict[str, Any]) -> ActionParams:
+        """Validate raw params; a bad value becomes a one-line error naming the field and its bounds."""
+        try:
+            return cls.Params(**params)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"]) or "params"
+            raise LamdagentError(
+                f"action {cls.name!r}: parameter {where!r}: {err['msg']}; see `lamdagent actions` for valid values"
+            ) from None
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """The stable JSON shape printed by `lamdagent actions --json` and shown to the agent."""
+        schema = cls.Params.model_json_schema()
+        params = {}
+        for pname, prop in schema.get("properties", {}).items():
+            params[pname] = {
+                k: prop[k]
+                for k in (
+                    "type",
+                    "description",
+                    "default",
+                    "minimum",
+                    "maximum",
+                    "exclusiveMinimum",
+                    "exclusiveMaximum",
+                    "enum",
+                    "anyOf",
+                )
+                if k in prop
+            }
+        return {
+            "name": cls.name,
+            "description": cls.description,
+            "relation": cls.relation,
+            "slots": [
+                {"name": s.name, "kind": s.kind, "count": s.count, "description": s.description}
+                for s in cls.slots
+            ],
+            "params": params,
+        }
+
+
+ACTIONS: Registry[type[ActionType]] = Registry("action type")

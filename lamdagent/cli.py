@@ -1,0 +1,337 @@
+"""The `lamdagent` command. Every subcommand prints a one-line error (exit 2) for bad input."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from lamdagent.errors import LamdagentError
+
+SHORT_TASKS = {
+    "tool_use": "builtin:tool_use",
+    "instruction_following": "builtin:instruction_following",
+    "math": "builtin:math",
+    "bfcl": "bfcl",
+    "ifeval": "ifeval",
+    "gsm8k": "gsm8k",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="lamdagent", description="An LLM agent that builds post-training pipelines."
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run the agent loop (no CONFIG: the embedded demo)")
+    r.add_argument("config", nargs="?", help="run config YAML")
+    r.add_argument("--run-dir", required=True, help="directory for the ledger, data and models")
+    r.add_argument("--budget", type=int, help="iterations (trials) to run")
+    r.add_argument("--wall-clock", type=float, help="wall-clock budget in seconds")
+    r.add_argument("--policy", help="llm, random, greedy or fixed")
+    r.add_argument("--data-scale", type=float, help="fraction of every dataset to use (0, 1]")
+    r.add_argument("--executor", choices=["local", "ray"], help="where trials run")
+    r.add_argument("--parallel", type=int, help="trials at once")
+    r.add_argument("--resume", action="store_true", help="continue a stopped or killed run in --run-dir")
+
+    s = sub.add_parser("status", help="trials, best so far and budget of a run")
+    s.add_argument("run_dir")
+    s.add_argument("--json", action="store_true")
+
+    rep = sub.add_parser("report", help="write RUN_DIR/report.html")
+    rep.add_argument("run_dir")
+    rep.add_argument("--pareto", nargs=2, metavar=("TASK_X", "TASK_Y"), help="tasks of the Pareto plot")
+
+    rp = sub.add_parser("replay", help="re-run the best pipelines at another data scale or base model")
+    rp.add_argument("run_dir")
+    rp.add_argument("--top", type=int, default=3)
+    rp.add_argument("--data-scale", type=float)
+    rp.add_argument("--base-model")
+    rp.add_argument("--run-dir", dest="new_run_dir", required=True)
+
+    e = sub.add_parser("eval", help="evaluate one model on tasks")
+    e.add_argument("model", help="smollm2-135m-instruct, a local HF directory, or a hub id")
+    e.add_argument(
+        "--tasks",
+        nargs="+",
+        default=["tool_use", "instruction_following", "math"],
+        help=f"short names ({', '.join(SHORT_TASKS)}), lm_eval:<task>, or task YAML files",
+    )
+    e.add_argument("--split", choices=["validation", "test"], default="test")
+    e.add_argument("--limit", type=int, help="items per task")
+    e.add_argument("--batch-size", type=int, default=16)
+    e.add_argument("--data-dir", help="folder of the public benchmark files (bfcl, ifeval, gsm8k)")
+    e.add_argument("--json", action="store_true")
+
+    a = sub.add_parser("actions", help="list action types, their object slots and parameters")
+    a.add_argument("--json", action="store_true")
+
+    x = sub.add_parser("export", help="copy the best (or a named) model out of a run, with its model card")
+    x.add_argument("run_dir")
+    x.add_argument("dest")
+    x.add_argument("--trial", type=int)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    console = Console()
+    try:
+        return int(COMMANDS[args.command](args, console) or 0)
+    except LamdagentError as exc:
+        Console(stderr=True).print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        Console(stderr=True).print("interrupted; continue with `lamdagent run --resume --run-dir DIR`")
+        return 130
+
+
+def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    from lamdagent.config import load_config
+    from lamdagent.loop import Loop
+
+    overrides: dict[str, Any] = {}
+    for key, value in (
+        ("budget.iterations", args.budget),
+        ("budget.wall_clock_s", args.wall_clock),
+        ("policy.name", args.policy),
+        ("data_scale", args.data_scale),
+        ("executor.kind", args.executor),
+        ("executor.parallel", args.parallel),
+    ):
+        if value is not None:
+            overrides[key] = value
+    cfg = load_config(args.config, overrides)
+    loop = Loop(cfg, args.run_dir, resume=args.resume, console=console, executor=_executor(cfg))
+    summary = loop.run()
+    print_summary(summary, loop, console)
+    return 0
+
+
+def _executor(cfg: Any) -> Any:
+    if cfg.executor.kind == "ray":
+        from lamdagent.execution.ray import RayExecutor
+
+        return RayExecutor.from_config(cfg.executor)
+    return None
+
+
+def print_summary(summary: Any, loop: Any, console: Console) -> None:
+    from lamdagent.loop import describe_spec, format_metrics
+
+    console.rule("result")
+    primary = loop.ledger.get_meta("primary_metrics", {})
+    base = summary.base.get(next(iter(summary.base), ""), {})
+    console.print(f"stopped by: {summary.stopped_by}; {summary.trials} trials in {summary.elapsed_s:.0f} s")
+    if summary.best is None:
+        console.print("no trial finished; see the trial errors with `lamdagent status`")
+        return
+    best = summary.best
+    console.print("best pipeline: " + " → ".join(describe_spec(s) for s in summary.pipeline))
+    table = Table("model", "objective", "validation", "test")
+    table.add_row(
+        "base",
+        f"{base.get('score', 0):.3f}",
+        format_metrics(base.get("metrics", {}), primary),
+        format_metrics(base.get("test_metrics", {}), primary),
+    )
+    table.add_row(
+        best.output_model or "",
+        f"{best.score:.3f}",
+        format_metrics(best.metrics, primary),
+        format_metrics(best.test_metrics, primary),
+    )
+    console.print(table)
+    console.print(f"model: {loop.store.path(best.output_model or '')}")
+    console.print(f"run:   {summary.run_dir}  (lamdagent report {summary.run_dir})")
+
+
+def status_dict(run_dir: Path) -> dict[str, Any]:
+    """The stable JSON of `lamdagent status --json`."""
+    from lamdagent.ledger import Ledger
+    from lamdagent.loop import best_trial
+
+    if not (run_dir / Ledger.FILENAME).is_file():
+        raise LamdagentError(f"{run_dir} holds no run (no {Ledger.FILENAME}); start one with `lamdagent run`")
+    with Ledger(run_dir) as ledger:
+        trials = ledger.trials()
+        cfg = ledger.get_meta("config", {})
+        best = best_trial(trials)
+
+        def row(t: Any) -> dict[str, Any]:
+            return {
+                "id": t.id,
+                "iteration": t.iteration,
+                "state": t.state,
+                "action": t.action,
+                "inputs": t.spec.inputs,
+                "params": t.spec.params,
+                "score": t.score,
+                "metrics": t.metrics,
+                "test_metrics": t.test_metrics,
+                "output_model": t.output_model,
+                "error": t.error,
+                "fallback": t.fallback,
+                "cached": t.cached,
+                "wall_s": t.timings.get("wall_s"),
+            }
+
+        return {
+            "run_dir": str(run_dir),
+            "trials": [row(t) for t in trials],
+            "best": row(best) if best else None,
+            "base": ledger.get_meta("base", {}),
+            "budget": {
+                "limits": cfg.get("budget", {}),
+                "spent": {
+                    "iterations": len(trials),
+                    "wall_clock_s": ledger.get_meta("elapsed_s", 0.0),
+                    "llm_tokens": ledger.total_llm_tokens(),
+                },
+            },
+            "memory": ledger.memory(),
+        }
+
+
+def cmd_status(args: argparse.Namespace, console: Console) -> int:
+    data = status_dict(Path(args.run_dir))
+    if args.json:
+        print(json.dumps(data, indent=1, default=str))
+        return 0
+    table = Table("id", "state", "action", "objects", "score", "model", "note")
+    for t in data["trials"]:
+        objs = ", ".join(f"{k}={v}" for k, v in t["inputs"].items())
+        note = (
+            (t["error"] or "")[:60]
+            + (" fallback" if t["fallback"] else "")
+            + (" cached" if t["cached"] else "")
+        )
+        score = "" if t["score"] is None else f"{t['score']:.3f}"
+        table.add_row(str(t["id"]), t["state"], t["action"], objs, score, t["output_model"] or "", note)
+    console.print(table)
+    best = data["best"]
+    console.print(f"best: {best['output_model']} ({best['score']:.3f})" if best else "best: none yet")
+    spent, limits = data["budget"]["spent"], data["budget"]["limits"]
+    console.print(
+        f"budget: {spent['iterations']}/{limits.get('iterations')} trials, "
+        f"{spent['wall_clock_s']:.0f}/{limits.get('wall_clock_s')} s, "
+        f"{spent['llm_tokens']}/{limits.get('llm_tokens')} LLM tokens"
+    )
+    return 0
+
+
+def cmd_actions(args: argparse.Namespace, console: Console) -> int:
+    from lamdagent.actions.base import ACTIONS
+
+    described = [ACTIONS.get(n).describe() for n in ACTIONS.names()]
+    if args.json:
+        print(json.dumps(described, indent=1))
+        return 0
+    for d in described:
+        console.rule(f"[bold]{d['name']}[/] ({d['relation']})")
+        console.print(d["description"])
+        for s in d["slots"]:
+            count = f" ×{s['count']}" if s["count"] > 1 else ""
+            console.print(f"  slot [cyan]{s['name']}[/]{count} ({s['kind']}): {s['description']}")
+        for name, p in d["params"].items():
+            bounds = " ".join(f"{k}={p[k]}" for k in ("minimum", "maximum", "enum") if k in p)
+            console.print(
+                f"  param [green]{name}[/] = {p.get('default')}  {bounds}  {p.get('description', '')}"
+            )
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace, console: Console) -> int:
+    import torch
+
+    from lamdagent.evaluation.evaluator import evaluate
+    from lamdagent.evaluation.tasks import build_task
+    from lamdagent.hardware import pick_device
+    from lamdagent.models.loading import load_causal_lm, load_tokenizer, resolve_model
+
+    path = resolve_model(args.model)
+    options = {"data_dir": args.data_dir} if args.data_dir else {}
+    tasks = [
+        build_task(
+            Path(t).stem if t.endswith((".yaml", ".yml")) else t.split(":")[-1],
+            SHORT_TASKS.get(t, t),
+            dict(options),
+        )
+        for t in args.tasks
+    ]
+    device = pick_device()
+    model = (
+        load_causal_lm(path, dtype=torch.bfloat16 if device == "cuda" else torch.float32).to(device).eval()
+    )
+    tokenizer = load_tokenizer(path, padding_side="left")
+    results = evaluate(
+        model,
+        tasks,
+        args.split,
+        limit=args.limit,
+        batch_size=args.batch_size,
+        tokenizer=tokenizer,
+        progress=not args.json,
+    )
+    if args.json:
+        print(json.dumps({"model": args.model, "split": args.split, "tasks": results}, indent=1))
+        return 0
+    table = Table("task", "metric", "value", title=f"{args.model} ({args.split})")
+    for task in tasks:
+        for metric, value in results[task.name].items():
+            mark = " *" if metric == task.primary_metric else ""
+            table.add_row(task.name, metric + mark, f"{value:.3f}")
+    console.print(table)
+    console.print("* primary metric")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, console: Console) -> int:
+    from lamdagent.report.html import write_report
+
+    path = write_report(Path(args.run_dir), pareto=tuple(args.pareto) if args.pareto else None)
+    console.print(f"report: {path}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, console: Console) -> int:
+    from lamdagent.export import export_model
+
+    path = export_model(Path(args.run_dir), Path(args.dest), trial_id=args.trial)
+    console.print(f"exported to {path}")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace, console: Console) -> int:
+    from lamdagent.replay import print_replay, replay
+
+    result = replay(
+        Path(args.run_dir),
+        Path(args.new_run_dir),
+        top=args.top,
+        data_scale=args.data_scale,
+        base_model=args.base_model,
+        console=console,
+    )
+    print_replay(result, console)
+    return 0
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "status": cmd_status,
+    "report": cmd_report,
+    "replay": cmd_replay,
+    "eval": cmd_eval,
+    "actions": cmd_actions,
+    "export": cmd_export,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())

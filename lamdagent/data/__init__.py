@@ -1,0 +1,1 @@
+"""Datasets: user data loaders and the built-in offline suite's generators."""

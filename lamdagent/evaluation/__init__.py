@@ -1,0 +1,1 @@
+"""Evaluation: tasks, batched generation, checkers and the objective."""

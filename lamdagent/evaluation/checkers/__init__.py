@@ -1,0 +1,1 @@
+"""Checkers: pure functions that judge one answer against its reference."""

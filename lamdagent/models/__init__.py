@@ -1,0 +1,1 @@
+"""Model resolution, the embedded base model and the content-addressed model store."""

@@ -1,0 +1,167 @@
+"""The object pool (models, datasets, hyperparameter values) and enumeration of candidate actions.
+
+Enumeration is per slot: the agent sees, for each slot of an action type, the list of objects that may fill
+it, never the cartesian product, so it stays cheap as the pool grows.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from lamdagent.actions.base import ACTIONS, ActionType
+from lamdagent.errors import LamdagentError
+from lamdagent.spec import ActionSpec, DatasetRef, ModelRef
+
+SlotKind = Literal["model", "sft_data", "pref_data", "param"]
+
+
+@dataclass(frozen=True)
+class SlotOptions:
+    """One slot of an action type and the values that may fill it."""
+
+    name: str
+    kind: SlotKind
+    description: str
+    options: tuple[Any, ...]
+    count: int = 1  # how many distinct options the slot takes (a list when > 1)
+
+
+@dataclass(frozen=True)
+class ActionCandidates:
+    action: str
+    description: str
+    slots: tuple[SlotOptions, ...]
+
+    def slot(self, name: str) -> SlotOptions:
+        for s in self.slots:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+
+@dataclass
+class Candidates:
+    """Every valid action type with its per-slot options; builds and validates concrete specs."""
+
+    actions: dict[str, ActionCandidates]
+    pool: Pool
+
+    def validate_choice(self, action: str, choice: dict[str, Any]) -> dict[str, Any]:
+        """Check a slot assignment; raise ValueError with a message the agent can act on."""
+        if action not in self.actions:
+            raise ValueError(f"action {action!r} is not available; choose one of {sorted(self.actions)}")
+        cands = self.actions[action]
+        clean: dict[str, Any] = {}
+        for slot in cands.slots:
+            if slot.name not in choice:
+                raise ValueError(f"slot {slot.name!r} is missing; choose from {list(slot.options)}")
+            value = choice[slot.name]
+            if slot.count > 1:
+                if (
+                    not isinstance(value, list)
+                    or len(value) != slot.count
+                    or len(set(map(str, value))) != slot.count
+                ):
+                    raise ValueError(f"slot {slot.name!r} needs a list of {slot.count} distinct options")
+                bad = [v for v in value if v not in slot.options]
+                if bad:
+                    raise ValueError(f"slot {slot.name!r}: {bad} not among {list(slot.options)}")
+            elif value not in slot.options:
+                # numbers may come back as strings or with another type from an LLM
+                match = [o for o in slot.options if str(o) == str(value)]
+                if not match:
+                    raise ValueError(f"slot {slot.name!r}: {value!r} is not one of {list(slot.options)}")
+                value = match[0]
+            clean[slot.name] = value
+        extra = set(choice) - {s.name for s in cands.slots}
+        if extra:
+            raise ValueError(f"unknown slots {sorted(extra)}; the slots are {[s.name for s in cands.slots]}")
+        return clean
+
+    def build_spec(self, action: str, choice: dict[str, Any]) -> ActionSpec:
+        clean = self.validate_choice(action, choice)
+        cands = self.actions[action]
+        inputs: dict[str, str | list[str]] = {}
+        params: dict[str, Any] = dict(self.pool.fixed_params.get(action, {}))
+        for slot in cands.slots:
+            if slot.kind == "param":
+                params[slot.name] = clean[slot.name]
+            else:
+                inputs[slot.name] = clean[slot.name]
+        action_type: type[ActionType] = ACTIONS.get(action)
+        params = action_type.parse_params(params).model_dump(mode="json")
+        ids = [i for v in inputs.values() for i in (v if isinstance(v, list) else [v])]
+        return ActionSpec(
+            action=action,
+            inputs=inputs,
+            params=params,
+            fingerprints={i: self.pool.fingerprint(i) for i in ids},
+        )
+
+    def random_choice(self, rng: random.Random) -> tuple[str, dict[str, Any]]:
+        action = rng.choice(sorted(self.actions))
+        choice: dict[str, Any] = {}
+        for slot in self.actions[action].slots:
+            if slot.count > 1:
+                choice[slot.name] = rng.sample(list(slot.options), slot.count)
+            else:
+                choice[slot.name] = rng.choice(list(slot.options))
+        return action, choice
+
+
+@dataclass
+class Pool:
+    """What the agent can act on. Initial models and datasets come from the config; results join later."""
+
+    actions: list[str]
+    models: dict[str, ModelRef] = field(default_factory=dict)
+    datasets: dict[str, DatasetRef] = field(default_factory=dict)
+    grids: dict[str, dict[str, list[Any]]] = field(default_factory=dict)  # action -> param -> values
+    fixed_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # action -> param -> value
+
+    def __post_init__(self) -> None:
+        for name in self.actions:
+            ACTIONS.get(name)  # unknown names fail early, listing the known ones
+        for action, grid in self.grids.items():
+            if action not in self.actions:
+                raise LamdagentError(f"grids.{action}: action {action!r} is not enabled; add it to `actions`")
+            fields = ACTIONS.get(action).Params.model_fields
+            for pname in grid:
+                if pname not in fields:
+                    raise LamdagentError(
+                        f"grids.{action}.{pname}: no such parameter; valid: {', '.join(sorted(fields))}"
+                    )
+
+    def add_model(self, ref: ModelRef) -> None:
+        self.models[ref.id] = ref
+
+    def fingerprint(self, object_id: str) -> str:
+        if object_id in self.models:
+            return self.models[object_id].fingerprint
+        if object_id in self.datasets:
+            return self.datasets[object_id].fingerprint
+        raise LamdagentError(f"object {object_id!r} is not in the pool")
+
+    def candidates(self) -> Candidates:
+        model_ids = tuple(self.models)
+        data_ids = {
+            "sft_data": tuple(d.id for d in self.datasets.values() if d.kind == "sft"),
+            "pref_data": tuple(d.id for d in self.datasets.values() if d.kind == "preference"),
+        }
+        out: dict[str, ActionCandidates] = {}
+        for name in self.actions:
+            action_type = ACTIONS.get(name)
+            slots: list[SlotOptions] = []
+            for slot in action_type.slots:
+                options = model_ids if slot.kind == "model" else data_ids[slot.kind]
+                slots.append(SlotOptions(slot.name, slot.kind, slot.description, options, slot.count))
+            if any(len(s.options) < s.count for s in slots):
+                continue  # not enough objects yet (e.g. a merge needs two models)
+            fields = action_type.Params.model_fields
+            for pname, values in self.grids.get(name, {}).items():
+                desc = fields[pname].description or pname
+                slots.append(SlotOptions(pname, "param", desc, tuple(values)))
+            out[name] = ActionCandidates(name, action_type.description, tuple(slots))
+        return Candidates(out, self)
