@@ -24,9 +24,7 @@ SHORT_TASKS = {
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="lamdagent", description="An LLM agent that builds post-training pipelines."
-    )
+    p = argparse.ArgumentParser(prog="lamdagent", description="An LLM agent that builds post-training pipelines.")
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="run the agent loop (no CONFIG: the embedded demo)")
@@ -155,14 +153,14 @@ def print_summary(summary: Any, loop: Any, console: Console) -> None:
 def status_dict(run_dir: Path) -> dict[str, Any]:
     """The stable JSON of `lamdagent status --json`."""
     from lamdagent.ledger import Ledger
-    from lamdagent.loop import best_trial
+    from lamdagent.runinfo import load_run
 
     if not (run_dir / Ledger.FILENAME).is_file():
         raise LamdagentError(f"{run_dir} holds no run (no {Ledger.FILENAME}); start one with `lamdagent run`")
     with Ledger(run_dir) as ledger:
         trials = ledger.trials()
         cfg = ledger.get_meta("config", {})
-        best = best_trial(trials)
+        best = load_run(run_dir).best_trial()
 
         def row(t: Any) -> dict[str, Any]:
             return {
@@ -207,11 +205,7 @@ def cmd_status(args: argparse.Namespace, console: Console) -> int:
     table = Table("id", "state", "action", "objects", "score", "model", "note")
     for t in data["trials"]:
         objs = ", ".join(f"{k}={v}" for k, v in t["inputs"].items())
-        note = (
-            (t["error"] or "")[:60]
-            + (" fallback" if t["fallback"] else "")
-            + (" cached" if t["cached"] else "")
-        )
+        note = (t["error"] or "")[:60] + (" fallback" if t["fallback"] else "") + (" cached" if t["cached"] else "")
         score = "" if t["score"] is None else f"{t['score']:.3f}"
         table.add_row(str(t["id"]), t["state"], t["action"], objs, score, t["output_model"] or "", note)
     console.print(table)
@@ -241,35 +235,22 @@ def cmd_actions(args: argparse.Namespace, console: Console) -> int:
             console.print(f"  slot [cyan]{s['name']}[/]{count} ({s['kind']}): {s['description']}")
         for name, p in d["params"].items():
             bounds = " ".join(f"{k}={p[k]}" for k in ("minimum", "maximum", "enum") if k in p)
-            console.print(
-                f"  param [green]{name}[/] = {p.get('default')}  {bounds}  {p.get('description', '')}"
-            )
+            console.print(f"  param [green]{name}[/] = {p.get('default')}  {bounds}  {p.get('description', '')}")
     return 0
 
 
 def cmd_eval(args: argparse.Namespace, console: Console) -> int:
-    import torch
-
-    from lamdagent.evaluation.evaluator import evaluate
+    from lamdagent.evaluation.evaluator import evaluate, load_model
     from lamdagent.evaluation.tasks import build_task
-    from lamdagent.hardware import pick_device
-    from lamdagent.models.loading import load_causal_lm, load_tokenizer, resolve_model
 
-    path = resolve_model(args.model)
     options = {"data_dir": args.data_dir} if args.data_dir else {}
     tasks = [
         build_task(
-            Path(t).stem if t.endswith((".yaml", ".yml")) else t.split(":")[-1],
-            SHORT_TASKS.get(t, t),
-            dict(options),
+            Path(t).stem if t.endswith((".yaml", ".yml")) else t.split(":")[-1], SHORT_TASKS.get(t, t), dict(options)
         )
         for t in args.tasks
     ]
-    device = pick_device()
-    model = (
-        load_causal_lm(path, dtype=torch.bfloat16 if device == "cuda" else torch.float32).to(device).eval()
-    )
-    tokenizer = load_tokenizer(path, padding_side="left")
+    model, tokenizer = load_model(args.model)
     results = evaluate(
         model,
         tasks,

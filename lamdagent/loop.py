@@ -26,6 +26,7 @@ from lamdagent.models.loading import resolve_model
 from lamdagent.models.store import ModelStore
 from lamdagent.policies.base import POLICIES, Policy, PolicyView, Proposal
 from lamdagent.pool import Pool
+from lamdagent.runinfo import load_run
 from lamdagent.spec import ActionSpec, DatasetRef, ModelRef
 
 BASE_ID = "base"
@@ -137,9 +138,7 @@ class Loop:
         else:
             # resuming: the stored run definition wins, but budget, policy and executor may be changed
             stored_cfg = RunConfig.model_validate(stored)
-            cfg = stored_cfg.model_copy(
-                update={"budget": cfg.budget, "executor": cfg.executor, "policy": cfg.policy}
-            )
+            cfg = stored_cfg.model_copy(update={"budget": cfg.budget, "executor": cfg.executor, "policy": cfg.policy})
             self.ledger.set_meta("config", cfg.model_dump(mode="json"))
         self.cfg = cfg
         recovered = self.ledger.recover(stale_after_s=float("inf"))
@@ -147,9 +146,7 @@ class Loop:
             self.ledger.log_event("resume", {"interrupted_trials": recovered})
         self.store = ModelStore(self.run_dir / "models")
         self.store.clean_partial()
-        self.executor = executor or LocalExecutor(
-            timeout_s=cfg.executor.timeout_s, parallel=cfg.executor.parallel
-        )
+        self.executor = executor or LocalExecutor(timeout_s=cfg.executor.timeout_s, parallel=cfg.executor.parallel)
         self.pool = self._build_pool()
         self.policy = policy or POLICIES.get(cfg.policy.name)(cfg.policy.model_dump(mode="json"), cfg.seed)
         self._t0 = time.time()
@@ -181,10 +178,7 @@ class Loop:
         if trial.output_model and trial.output_model not in pool.models:
             spec = trial.spec
             parents = tuple(
-                i
-                for v in spec.inputs.values()
-                for i in (v if isinstance(v, list) else [v])
-                if i in pool.models
+                i for v in spec.inputs.values() for i in (v if isinstance(v, list) else [v]) if i in pool.models
             )
             pool.add_model(
                 ModelRef(
@@ -278,9 +272,7 @@ class Loop:
     def view(self) -> PolicyView:
         finished = self.ledger.trials()
         running = [self._in_flight[h].spec for h in self._in_flight]
-        seen = {
-            t.spec_hash for t in finished if t.state == "finished" or not (t.error or "").startswith("interr")
-        }
+        seen = {t.spec_hash for t in finished if t.state == "finished" or not (t.error or "").startswith("interr")}
         seen |= {s.spec_hash() for s in running}
         base = self.ledger.get_meta("base") or {}
         scores = {mid: e["score"] for mid, e in base.items()}
@@ -408,10 +400,11 @@ class Loop:
 
     # -- output ---------------------------------------------------------------------------------------
     def best(self) -> TrialRecord | None:
-        return best_trial(self.ledger.trials("finished"))
+        return load_run(self.run_dir).best_trial()
 
     def summary(self, stopped_by: str) -> RunSummary:
-        best = self.best()
+        run = load_run(self.run_dir)
+        best = run.best_trial()
         return RunSummary(
             run_dir=self.run_dir,
             best=best,
@@ -419,7 +412,7 @@ class Loop:
             trials=len(self.ledger.trials()),
             stopped_by=stopped_by,
             elapsed_s=self.elapsed(),
-            pipeline=pipeline_of(self.ledger, best.output_model) if best and best.output_model else [],
+            pipeline=run.pipeline(best.output_model) if best and best.output_model else [],
         )
 
     def _print_base(self) -> None:
@@ -441,32 +434,7 @@ class Loop:
         else:
             self.console.print(f"    → [red]failed[/]: {trial.error}")
         if best is not None:
-            self.console.print(
-                f"    best so far: {best.output_model} ({best.score:.3f}); budget left: {budget}"
-            )
-
-
-def best_trial(trials: list[TrialRecord]) -> TrialRecord | None:
-    done = [t for t in trials if t.state == "finished" and t.score is not None]
-    return max(done, key=lambda t: (t.score, -t.id)) if done else None
-
-
-def pipeline_of(ledger: Ledger, model_id: str) -> list[ActionSpec]:
-    """The specs that made a model, parents first (a merge's parents in slot order), each once."""
-    producers = {t.output_model: t.spec for t in ledger.trials("finished") if t.output_model}
-    out: list[ActionSpec] = []
-
-    def visit(mid: str) -> None:
-        spec = producers.get(mid)
-        if spec is None or spec in out:
-            return
-        for value in spec.inputs.values():
-            for i in value if isinstance(value, list) else [value]:
-                visit(i)
-        out.append(spec)
-
-    visit(model_id)
-    return out
+            self.console.print(f"    best so far: {best.output_model} ({best.score:.3f}); budget left: {budget}")
 
 
 def describe_spec(spec: ActionSpec) -> str:

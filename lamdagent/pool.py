@@ -59,11 +59,7 @@ class Candidates:
                 raise ValueError(f"slot {slot.name!r} is missing; choose from {list(slot.options)}")
             value = choice[slot.name]
             if slot.count > 1:
-                if (
-                    not isinstance(value, list)
-                    or len(value) != slot.count
-                    or len(set(map(str, value))) != slot.count
-                ):
+                if not isinstance(value, list) or len(value) != slot.count or len(set(map(str, value))) != slot.count:
                     raise ValueError(f"slot {slot.name!r} needs a list of {slot.count} distinct options")
                 bad = [v for v in value if v not in slot.options]
                 if bad:
@@ -75,6 +71,9 @@ class Candidates:
                     raise ValueError(f"slot {slot.name!r}: {value!r} is not one of {list(slot.options)}")
                 value = match[0]
             clean[slot.name] = value
+        used = [i for s in cands.slots if s.kind == "model" for i in _ids(clean[s.name])]
+        if len(set(used)) != len(used):
+            raise ValueError(f"a model may fill only one model slot; got {used}")
         extra = set(choice) - {s.name for s in cands.slots}
         if extra:
             raise ValueError(f"unknown slots {sorted(extra)}; the slots are {[s.name for s in cands.slots]}")
@@ -92,7 +91,7 @@ class Candidates:
                 inputs[slot.name] = clean[slot.name]
         action_type: type[ActionType] = ACTIONS.get(action)
         params = action_type.parse_params(params).model_dump(mode="json")
-        ids = [i for v in inputs.values() for i in (v if isinstance(v, list) else [v])]
+        ids = [i for v in inputs.values() for i in _ids(v)]
         return ActionSpec(
             action=action,
             inputs=inputs,
@@ -101,14 +100,25 @@ class Candidates:
         )
 
     def random_choice(self, rng: random.Random) -> tuple[str, dict[str, Any]]:
+        """A uniformly random valid assignment; models are drawn without replacement across model slots."""
         action = rng.choice(sorted(self.actions))
+        slots = self.actions[action].slots
+        n_models = sum(s.count for s in slots if s.kind == "model")
+        models = rng.sample(list(self.pool.models), n_models)
         choice: dict[str, Any] = {}
-        for slot in self.actions[action].slots:
-            if slot.count > 1:
+        for slot in slots:
+            if slot.kind == "model":
+                picked, models = models[: slot.count], models[slot.count :]
+                choice[slot.name] = picked if slot.count > 1 else picked[0]
+            elif slot.count > 1:
                 choice[slot.name] = rng.sample(list(slot.options), slot.count)
             else:
                 choice[slot.name] = rng.choice(list(slot.options))
         return action, choice
+
+
+def _ids(value: str | list[str]) -> list[str]:
+    return value if isinstance(value, list) else [value]
 
 
 @dataclass
@@ -157,8 +167,9 @@ class Pool:
             for slot in action_type.slots:
                 options = model_ids if slot.kind == "model" else data_ids[slot.kind]
                 slots.append(SlotOptions(slot.name, slot.kind, slot.description, options, slot.count))
-            if any(len(s.options) < s.count for s in slots):
-                continue  # not enough objects yet (e.g. a merge needs two models)
+            model_slots = sum(s.count for s in slots if s.kind == "model")
+            if any(len(s.options) < s.count for s in slots) or len(model_ids) < model_slots:
+                continue  # not enough objects yet (e.g. a merge needs two models, TIES a third as its base)
             fields = action_type.Params.model_fields
             for pname, values in self.grids.get(name, {}).items():
                 desc = fields[pname].description or pname

@@ -29,9 +29,9 @@ def _die_with_parent() -> None:
     os.setsid()
 
 
-@dataclass
+@dataclass(eq=False)
 class Handle:
-    """A job in flight."""
+    """A job in flight (hashed by identity: the loop keys its in-flight trials by it)."""
 
     job: Job
     started: float = field(default_factory=time.time)

@@ -68,21 +68,14 @@ def evaluate_model(
     job: Job, path: Path, timings: dict[str, float], stats: dict[str, Any]
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Both splits in one process, with the model loaded once."""
-    from lamdagent.evaluation.evaluator import evaluate
+    from lamdagent.evaluation.evaluator import evaluate, load_model
     from lamdagent.evaluation.tasks import build_task
-    from lamdagent.hardware import pick_device
-    from lamdagent.models.loading import load_causal_lm, load_tokenizer
 
     t0 = time.perf_counter()
     options_base = {"data_dir": job.data_dir} if job.data_dir else {}
     tasks = [build_task(t["name"], t["source"], {**options_base, **t.get("options", {})}) for t in job.tasks]
     stats["primary_metrics"] = {t.name: t.primary_metric for t in tasks}
-    device = pick_device()
-    import torch
-
-    model = load_causal_lm(path, dtype=torch.bfloat16 if device == "cuda" else torch.float32).to(device)
-    model.eval()
-    tokenizer = load_tokenizer(path, padding_side="left")
+    model, tokenizer = load_model(path)
     timings["eval_load_s"] = time.perf_counter() - t0
     out: dict[str, dict[str, dict[str, float]]] = {}
     for split in job.splits:
@@ -132,9 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     job_dir = Path(argv[0])
-    from lamdagent.hardware import configure_threads
+    from lamdagent.hardware import set_threads
 
-    configure_threads()
+    set_threads()
     result = run_job(Job.read(job_dir))
     result.write(job_dir)
     return 0 if result.ok else 1

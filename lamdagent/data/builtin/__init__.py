@@ -15,3 +15,6 @@ from lamdagent.registry import Registry
 BuiltinSplit = Literal["sft", "preference", "validation", "test"]
 Generator = Callable[[BuiltinSplit, int, int], list[dict[str, Any]]]
 BUILTIN_DATA: Registry[Generator] = Registry("built-in dataset")
+
+# Importing the generators registers them (they import BUILTIN_DATA from this module).
+from lamdagent.data.builtin import instruction_following, math, tool_use  # noqa: E402, F401

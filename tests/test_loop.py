@@ -1,0 +1,208 @@
+"""The loop on a tiny random Llama: budgets, cache hits, fallbacks, resume, and a SIGKILL mid-trial."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from lamdagent.cli import main as cli_main
+from lamdagent.cli import status_dict
+from lamdagent.config import RunConfig
+from lamdagent.errors import LamdagentError
+from lamdagent.ledger import Ledger
+from lamdagent.loop import Loop
+from lamdagent.policies.base import Policy, PolicyView, Proposal
+
+
+def tiny_config(base: Path, **over: Any) -> dict[str, Any]:
+    cfg: dict[str, Any] = {
+        "base_models": [str(base)],
+        "datasets": [
+            {"name": "tool_sft", "kind": "sft", "source": "builtin:tool_use", "size": 8},
+            {"name": "tool_pref", "kind": "preference", "source": "builtin:tool_use", "size": 8},
+        ],
+        "tasks": [
+            {
+                "name": "tool_use",
+                "source": "builtin:tool_use",
+                "weight": 1.0,
+                "options": {"val_size": 4, "test_size": 4, "max_new_tokens": 8},
+            },
+        ],
+        "actions": ["sft", "linear"],
+        "params": {"sft": {"max_steps": 1, "batch_size": 4, "max_length": 256}},
+        "grids": {"sft": {"learning_rate": [1e-4, 1e-3]}, "linear": {"weight": [0.3, 0.5, 0.7]}},
+        "policy": {"name": "random"},
+        "budget": {"iterations": 2},
+        "eval": {"batch_size": 8},
+    }
+    cfg.update(over)
+    return cfg
+
+
+class Scripted(Policy):
+    """Proposes the given (action, choice) pairs in order, then stops; records the memory calls."""
+
+    name = "scripted"
+
+    def __init__(self, script: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> None:
+        self.script = list(script)
+        self.memory_calls = 0
+
+    def propose(self, view: PolicyView, n: int = 1) -> list[Proposal]:
+        out = []
+        while self.script and len(out) < n:
+            action, choice, extra = self.script.pop(0)
+            out.append(Proposal(spec=view.candidates.build_spec(action, choice), **extra))
+        return out
+
+    def update_memory(self, view: PolicyView, trial: Any) -> tuple[str, int]:
+        self.memory_calls += 1
+        return f"after trial {trial.id}: {trial.state}", 5
+
+
+def test_random_run_fills_ledger_store_and_status(tiny_model_dir, tmp_path):
+    cfg = RunConfig.model_validate(tiny_config(tiny_model_dir, budget={"iterations": 2}))
+    loop = Loop(cfg, tmp_path / "run")
+    summary = loop.run()
+    assert summary.trials == 2 and summary.stopped_by == "iterations"
+    trials = loop.ledger.trials()
+    assert [t.state for t in trials] == ["finished", "finished"], [t.error for t in trials]
+    for t in trials:
+        assert loop.store.is_complete(t.output_model)
+        assert 0.0 <= t.metrics["tool_use"]["accuracy"] <= 1.0 and "tool_use" in t.test_metrics
+        assert t.timings["wall_s"] > 0
+    status = status_dict(tmp_path / "run")
+    assert {"trials", "best", "budget"} <= set(status)
+    assert [t["id"] for t in status["trials"]] == [t.id for t in trials]
+    assert {"id", "state", "action", "score"} <= set(status["trials"][0])
+    assert status["budget"]["spent"]["iterations"] == 2
+    assert summary.best is not None and summary.pipeline[-1].model_id() == summary.best.output_model
+
+
+def test_cache_hit_fallback_flag_memory_and_token_budget(tiny_model_dir, tmp_path):
+    sft = ("sft", {"model": "base", "data": "tool_sft", "learning_rate": 1e-3}, {"rationale": "first"})
+    again = ("sft", {"model": "base", "data": "tool_sft", "learning_rate": 1e-3}, {"fallback": True, "llm_tokens": 40})
+    never = ("sft", {"model": "base", "data": "tool_sft", "learning_rate": 1e-4}, {})
+    cfg = RunConfig.model_validate(tiny_config(tiny_model_dir, budget={"iterations": 5, "llm_tokens": 45}))
+    policy = Scripted([sft, again, never])
+    loop = Loop(cfg, tmp_path / "run", policy=policy)
+    summary = loop.run()
+    assert summary.stopped_by == "llm_tokens"  # 40 (proposal) + 2 × 5 (memory updates) ≥ 45
+    first, second = loop.ledger.trials()
+    assert second.cached and not first.cached and second.fallback and not first.fallback
+    assert second.output_model == first.output_model and second.metrics == first.metrics
+    assert second.timings["wall_s"] < 1.0
+    assert first.rationale == "first"
+    assert [m["text"] for m in loop.ledger.memory_versions()] == ["after trial 1: finished", "after trial 2: finished"]
+
+
+def test_wall_clock_budget_and_resume(tiny_model_dir, tmp_path):
+    run = tmp_path / "run"
+    cfg = RunConfig.model_validate(tiny_config(tiny_model_dir, budget={"iterations": 1}))
+    assert Loop(cfg, run).run().trials == 1
+    with pytest.raises(LamdagentError, match="--resume"):
+        Loop(cfg, run)
+    before = Ledger(run).trials()
+    # the time already spent counts: a 1 s wall clock is used up before any new trial starts
+    clock = RunConfig.model_validate(tiny_config(tiny_model_dir, budget={"iterations": 10, "wall_clock_s": 1}))
+    summary = Loop(clock, run, resume=True).run()
+    assert summary.stopped_by == "wall_clock_s" and summary.trials == 1
+    more = RunConfig.model_validate(tiny_config(tiny_model_dir, budget={"iterations": 2}))
+    loop = Loop(more, run, resume=True)
+    summary = loop.run()
+    after = loop.ledger.trials()
+    assert summary.trials == 2 and after[0] == before[0] and after[1].state == "finished"
+
+
+def _wait_for(pred, timeout: float) -> bool:
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(0.5)
+    return False
+
+
+@pytest.mark.slow
+def test_sigkill_during_a_trial_then_resume(tiny_model_dir, tmp_path):
+    cfg = tiny_config(tiny_model_dir, budget={"iterations": 3})
+    # a long first-stage training so the kill lands mid-trial
+    cfg["params"] = {"sft": {"max_steps": 400, "batch_size": 4, "max_length": 256}}
+    cfg["actions"] = ["sft"]
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "lamdagent.cli", "run", str(path), "--run-dir", str(run)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert _wait_for(
+            lambda: (run / "ledger.sqlite").exists() and any(t.state == "running" for t in Ledger(run).trials()), 240
+        )
+        time.sleep(3)
+        worker_pids = [
+            int(p)
+            for p in subprocess.run(
+                ["pgrep", "-f", "lamdagent.execution.worker"], capture_output=True, text=True
+            ).stdout.split()
+        ]
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # the worker dies with its driver: no orphan keeps training
+    assert _wait_for(lambda: not any(_alive(p) for p in worker_pids), 20)
+    led = Ledger(run)
+    assert [t.state for t in led.trials()] == ["running"]
+    assert not any(p.name.startswith("m") and (p / "lamdagent.json").exists() for p in (run / "models").glob("*"))
+    cfg["params"] = {"sft": {"max_steps": 1, "batch_size": 4, "max_length": 256}}
+    path.write_text(yaml.safe_dump(cfg))
+    assert cli_main(["run", str(path), "--run-dir", str(run), "--resume"]) == 0
+    trials = Ledger(run).trials()
+    assert len(trials) == 3
+    assert trials[0].state == "failed" and "interrupted" in trials[0].error
+    assert [t.state for t in trials[1:]] == ["finished", "finished"]
+    events = [e["kind"] for e in Ledger(run).events()]
+    assert "resume" in events
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split()[2] == "Z")
+
+
+def test_status_and_config_errors_are_one_line(tmp_path, capsys):
+    assert cli_main(["status", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "holds no run" in err and len(err.strip().splitlines()) == 1
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"datasets": [], "tasks": [{"name": "t", "source": "x"}], "budgte": {}}))
+    assert cli_main(["run", str(bad), "--run-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "budgte" in err and len(err.strip().splitlines()) == 1
+    assert cli_main(["run", str(tmp_path / "missing.yaml"), "--run-dir", str(tmp_path / "r")]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_actions_json_lists_every_type(capsys):
+    assert cli_main(["actions", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    names = {d["name"] for d in data}
+    assert {"sft", "dpo", "linear", "task_arithmetic", "ties", "dare_ties", "slerp"} <= names
+    sft = next(d for d in data if d["name"] == "sft")
+    assert {s["name"] for s in sft["slots"]} == {"model", "data"}
+    assert all(p.get("description") for p in sft["params"].values())
