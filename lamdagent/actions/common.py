@@ -1,0 +1,252 @@
+"""What the training actions share: reading the run's JSONL data, loading, TRL settings, saving a full model.
+
+Only `read_jsonl` and the row normalisers are light; everything touching torch imports it inside the function,
+so `import lamdagent.actions` stays fast for the CLI and the agent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from lamdagent.actions.base import ActionContext, ActionParams
+from lamdagent.errors import LamdagentError
+from lamdagent.hardware import Precision, precision, set_threads
+from lamdagent.spec import DatasetRef, ModelRef
+
+TOKENIZER_EXTRAS = ("generation_config.json",)
+
+
+class TrainingParams(ActionParams):
+    """Optimiser and schedule settings shared by SFT and DPO; defaults suit a ~135M model on a CPU."""
+
+    learning_rate: float = Field(
+        5e-5, gt=0, le=1e-2, description="Peak AdamW learning rate (full fine-tuning ~1e-5..1e-4; LoRA ~1e-4..5e-4)"
+    )
+    num_epochs: float = Field(1.0, gt=0, le=20, description="Passes over the data; used only when max_steps is -1")
+    max_steps: int = Field(
+        32, ge=-1, le=100_000, description="Optimiser steps; -1 trains for num_epochs instead (can take long on CPU)"
+    )
+    batch_size: int = Field(8, ge=1, le=256, description="Examples per device per forward pass")
+    gradient_accumulation_steps: int = Field(
+        1, ge=1, le=256, description="Forward passes per optimiser step (effective batch = batch_size x this)"
+    )
+    max_length: int = Field(
+        512,
+        ge=16,
+        le=32_768,
+        description="Longest tokenised example kept; longer ones are truncated (cost grows with it)",
+    )
+    lora_r: int = Field(
+        0,
+        ge=0,
+        le=512,
+        description="LoRA rank on all linear layers (merged back into a full model); 0 = full fine-tuning",
+    )
+    lora_alpha: int = Field(
+        32, ge=1, le=1024, description="LoRA scaling numerator (update scale = lora_alpha / lora_r)"
+    )
+    warmup_ratio: float = Field(
+        0.05, ge=0, lt=1, description="Fraction of the steps spent warming the learning rate up"
+    )
+    seed: int = Field(
+        0, ge=0, le=2**31 - 1, description="Seed for data order and initialisation (same seed, same model)"
+    )
+
+    @field_validator("max_steps")
+    @classmethod
+    def _steps_not_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("must be -1 (train for num_epochs) or at least 1")
+        return value
+
+
+def read_jsonl(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
+    """Rows of a JSONL file with their 1-based line numbers; a bad line is a one-line error naming it."""
+    rows = []
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise LamdagentError(
+                        f"{path}:{lineno}: not valid JSON ({exc.msg}); one JSON object per line"
+                    ) from None
+                if not isinstance(row, dict):
+                    raise LamdagentError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+                rows.append((lineno, row))
+    except FileNotFoundError:
+        raise LamdagentError(f"dataset file {path} does not exist") from None
+    if not rows:
+        raise LamdagentError(f"dataset file {path} has no rows")
+    return rows
+
+
+def _messages(value: Any, where: str, field: str) -> list[dict[str, str]]:
+    ok = (
+        isinstance(value, list)
+        and value
+        and all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in value
+        )
+    )
+    if not ok:
+        raise LamdagentError(f"{where}: {field!r} must be a non-empty list of {{'role', 'content'}} messages")
+    return [{"role": m["role"], "content": m["content"]} for m in value]
+
+
+def sft_rows(path: str | Path) -> list[dict[str, Any]]:
+    """SFT rows as prompt/completion pairs, so the loss falls on the answer only.
+
+    A `messages` row whose last turn is the assistant's becomes prompt = the turns before, completion = that
+    turn (SmolLM2's template has no generation markers, so TRL's assistant-only loss is not available).
+    """
+    out = []
+    for lineno, row in read_jsonl(path):
+        where = f"{path}:{lineno}"
+        if "prompt" in row and "completion" in row:
+            prompt = _messages(row["prompt"], where, "prompt")
+            completion = _messages(row["completion"], where, "completion")
+        elif "messages" in row:
+            msgs = _messages(row["messages"], where, "messages")
+            if msgs[-1]["role"] != "assistant" or len(msgs) < 2:
+                raise LamdagentError(f"{where}: 'messages' must end with an assistant turn after at least one other")
+            prompt, completion = msgs[:-1], msgs[-1:]
+        else:
+            raise LamdagentError(f"{where}: an SFT row needs 'prompt' and 'completion', or 'messages'")
+        out.append({"prompt": prompt, "completion": completion})
+    return out
+
+
+def preference_rows(path: str | Path) -> list[dict[str, Any]]:
+    """Preference rows: prompt messages, a chosen and a rejected assistant answer."""
+    out = []
+    for lineno, row in read_jsonl(path):
+        where = f"{path}:{lineno}"
+        missing = [k for k in ("prompt", "chosen", "rejected") if k not in row]
+        if missing:
+            raise LamdagentError(f"{where}: a preference row needs 'prompt', 'chosen', 'rejected' (missing {missing})")
+        out.append({k: _messages(row[k], where, k) for k in ("prompt", "chosen", "rejected")})
+    return out
+
+
+def input_model(ctx: ActionContext, slot: str = "model") -> ModelRef:
+    ref = ctx.inputs[slot]
+    if not isinstance(ref, ModelRef):
+        raise LamdagentError(f"slot {slot!r} must hold one model, got {type(ref).__name__}")
+    return ref
+
+
+def input_dataset(ctx: ActionContext, slot: str = "data") -> DatasetRef:
+    ref = ctx.inputs[slot]
+    if not isinstance(ref, DatasetRef):
+        raise LamdagentError(f"slot {slot!r} must hold a dataset, got {type(ref).__name__}")
+    return ref
+
+
+@contextmanager
+def timed(ctx: ActionContext, key: str) -> Iterator[None]:
+    """Add the wall time of the block to `ctx.timings[key]`."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        ctx.timings[key] = ctx.timings.get(key, 0.0) + time.perf_counter() - start
+
+
+def prepare(ctx: ActionContext, seed: int) -> Precision:
+    """Threads, seeds and quiet libraries before any training; returns the precision for ctx.device."""
+    from transformers import set_seed
+    from transformers.utils import logging as hf_logging
+
+    set_threads()
+    set_seed(seed, deterministic=False)
+    hf_logging.set_verbosity_error()
+    logging.getLogger("trl").setLevel(logging.ERROR)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    return precision(ctx.device)
+
+
+def load_model_and_tokenizer(ref: ModelRef) -> tuple[Any, Any]:
+    """Load fp32 weights (bf16 on GPU comes from autocast) and a padded tokenizer with a finite length."""
+    import torch
+
+    from lamdagent.models.loading import check_safetensors, load_causal_lm, load_tokenizer
+
+    path = Path(ref.path)
+    if not (path / "config.json").is_file():
+        raise LamdagentError(f"model {ref.id!r}: {path} is not a model directory (no config.json)")
+    check_safetensors(path)
+    model = load_causal_lm(path, dtype=torch.float32)
+    tokenizer = load_tokenizer(path)
+    return model, tokenizer
+
+
+def trainer_settings(params: Any, prec: Precision, scratch: str) -> dict[str, Any]:
+    """TRL config arguments common to SFT and DPO: no checkpoints, no trackers, token counting, quiet logs."""
+    return {
+        "output_dir": scratch,
+        "learning_rate": params.learning_rate,
+        "num_train_epochs": params.num_epochs,
+        "max_steps": params.max_steps,
+        "per_device_train_batch_size": params.batch_size,
+        "gradient_accumulation_steps": params.gradient_accumulation_steps,
+        "max_length": params.max_length,
+        "warmup_steps": params.warmup_ratio,  # transformers 5: a value below 1 is a fraction of the steps
+        "seed": params.seed,
+        "data_seed": params.seed,
+        "save_strategy": "no",
+        "report_to": "none",
+        "logging_strategy": "steps",
+        "logging_steps": 1,
+        "log_level": "error",
+        "disable_tqdm": False,
+        "dataloader_num_workers": 0,
+        "include_num_input_tokens_seen": "non_padding",
+        **prec.trainer_kwargs(),
+    }
+
+
+def lora_config(params: Any) -> Any:
+    """LoRA on every linear layer but the output head (peft's "all-linear"), merged back after training."""
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=params.lora_r,
+        lora_alpha=params.lora_alpha,
+        lora_dropout=0.0,
+        target_modules="all-linear",
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+
+
+def save_full_model(model: Any, tokenizer: Any, source: Path, out_dir: Path) -> None:
+    """Write a plain HF directory: LoRA merged in, fp32 safetensors, tokenizer with template and pad token."""
+    import shutil
+
+    import torch
+
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    model = model.to("cpu", dtype=torch.float32)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    model.config.use_cache = True
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    tokenizer.padding_side = "right"
+    tokenizer.save_pretrained(out_dir)
+    for name in TOKENIZER_EXTRAS:  # keep the source's generation defaults (stop tokens), not the trainer's
+        if (source / name).is_file():
+            shutil.copyfile(source / name, out_dir / name)

@@ -1,0 +1,262 @@
+"""Tool-use tasks: the built-in suite (generated offline) and BFCL v4 (public files), judged by one AST checker.
+
+Both show the offered functions in a system message (`tools_system_message`) and expect `<tool_call>` lines;
+the schemas also ride in `EvalItem.extra["functions"]` for the checker. `EvalItem.tools` stays empty so a
+chat template that renders tools itself does not list them a second time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+from lamdagent.data.builtin.tool_use import generate
+from lamdagent.data.toolcall import tools_system_message
+from lamdagent.errors import LamdagentError
+from lamdagent.evaluation.base import TASKS, EvalItem, Split, Task
+from lamdagent.evaluation.checkers.function_call import check_tool_calls
+
+BFCL_CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance")
+# BFCL's Python-flavoured type names and their JSON-schema equivalents; None: any type.
+_BFCL_TYPES: dict[str, str | None] = {"dict": "object", "float": "number", "tuple": "array", "any": None}
+_SPLITS = ("validation", "test")
+
+
+def judge(item: EvalItem, output: str) -> bool:
+    """Whether one answer makes exactly the reference's calls (or none, for irrelevance)."""
+    return check_tool_calls(output, item.reference, item.extra.get("functions")).correct
+
+
+def score_tool_calls(items: list[EvalItem], outputs: list[str]) -> dict[str, float]:
+    """`accuracy` over all items, `accuracy_<category>` per category, `accuracy_heldout` where items are held out."""
+    if len(items) != len(outputs):
+        raise ValueError(f"{len(outputs)} outputs for {len(items)} items")
+    groups: dict[str, list[bool]] = {"accuracy": []}
+    for item, output in zip(items, outputs, strict=True):
+        right = judge(item, output)
+        groups["accuracy"].append(right)
+        if item.category:
+            groups.setdefault(f"accuracy_{item.category}", []).append(right)
+        if item.extra.get("heldout"):
+            groups.setdefault("accuracy_heldout", []).append(right)
+    return {name: sum(v) / len(v) if v else 0.0 for name, v in groups.items()}
+
+
+def _check_split(task: str, split: str) -> None:
+    if split not in _SPLITS:
+        raise LamdagentError(f"task {task!r}: unknown split {split!r}; use validation or test")
+
+
+def _positive_int(task: str, option: str, value: Any, allow_none: bool = False) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise LamdagentError(f"task {task!r}: option {option!r} must be a positive integer, got {value!r}")
+    return value
+
+
+class BuiltinToolUseTask(Task):
+    """The offline suite of `lamdagent.data.builtin.tool_use`: seeded, with a held-out part in `test`."""
+
+    def __init__(
+        self,
+        name: str = "tool_use",
+        seed: int = 0,
+        val_size: int = 64,
+        test_size: int = 128,
+        max_new_tokens: int = 160,
+        data_dir: str | None = None,  # accepted because runs pass it to every task; this task needs no files
+    ) -> None:
+        self.name = name
+        self.seed = seed
+        self.sizes = {
+            "validation": _positive_int(name, "val_size", val_size),
+            "test": _positive_int(name, "test_size", test_size),
+        }
+        self.max_new_tokens = _positive_int(name, "max_new_tokens", max_new_tokens) or 160
+        self._items: dict[str, list[EvalItem]] = {}
+
+    def items(self, split: Split, limit: int | None = None) -> list[EvalItem]:
+        _check_split(self.name, split)
+        if split not in self._items:
+            rows = generate(split, self.sizes[split] or 0, self.seed)
+            self._items[split] = [
+                EvalItem(
+                    id=r["id"],
+                    messages=r["messages"],
+                    reference=r["reference"],
+                    category=r["category"],
+                    extra={"functions": r["tools"], "heldout": r["heldout"]},
+                )
+                for r in rows
+            ]
+        return self._items[split][:limit]
+
+    def score(self, items: list[EvalItem], outputs: list[str]) -> dict[str, float]:
+        return score_tool_calls(items, outputs)
+
+    def score_one(self, item: EvalItem, output: str) -> bool:
+        return judge(item, output)
+
+
+def default_benchmarks_dir() -> Path:
+    """`$LAMDAGENT_BENCHMARKS`, else `shared/benchmarks` beside the repository."""
+    env = os.environ.get("LAMDAGENT_BENCHMARKS")
+    return Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks"
+
+
+def bfcl_dir(data_dir: str | Path | None = None) -> Path:
+    """The folder with the BFCL files: `data_dir/bfcl` (the benchmarks root) or `data_dir` itself."""
+    root = Path(data_dir).expanduser() if data_dir else default_benchmarks_dir()
+    for candidate in (root / "bfcl", root):
+        if candidate.is_dir() and any(candidate.glob("BFCL_v4_*.json")):
+            return candidate
+    raise LamdagentError(
+        f"BFCL files not found in {root / 'bfcl'} (BFCL_v4_<category>.json); "
+        "set the task's data_dir option or LAMDAGENT_BENCHMARKS to the benchmarks folder"
+    )
+
+
+def bfcl_to_json_schema(node: Any) -> Any:
+    """A BFCL function doc with JSON-schema type names (`dict` -> object, `float` -> number, `tuple` -> array,
+    `any` -> no type), so the prompt speaks one schema language."""
+    if isinstance(node, list):
+        return [bfcl_to_json_schema(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if key == "type" and isinstance(value, str) and value in _BFCL_TYPES:
+            if _BFCL_TYPES[value] is not None:
+                out[key] = _BFCL_TYPES[value]
+        elif key == "properties" and isinstance(value, dict):
+            out[key] = {name: bfcl_to_json_schema(prop) for name, prop in value.items()}
+        elif key in ("items", "parameters"):
+            out[key] = bfcl_to_json_schema(value)
+        else:
+            out[key] = value
+    return out
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """BFCL's `.json` files are JSON Lines: one object per line."""
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise LamdagentError(
+                    f"{path}:{lineno}: not valid JSON ({e.msg}); BFCL files hold one object per line"
+                ) from None
+            if not isinstance(row, dict):
+                raise LamdagentError(f"{path}:{lineno}: expected a JSON object")
+            rows.append(row)
+    return rows
+
+
+class BFCLTask(Task):
+    """BFCL v4 single-turn categories, each split by a seeded shuffle into validation and test halves.
+
+    `limit_per_category` caps the items of each category in each split. `accuracy` is over all items (micro),
+    `accuracy_<category>` per category.
+    """
+
+    def __init__(
+        self,
+        name: str = "bfcl",
+        data_dir: str | None = None,
+        categories: list[str] | str = BFCL_CATEGORIES,
+        limit_per_category: int | None = None,
+        seed: int = 0,
+        max_new_tokens: int = 256,
+    ) -> None:
+        self.name = name
+        self.seed = seed
+        self.dir = bfcl_dir(data_dir)
+        if isinstance(categories, str):
+            categories = [c.strip() for c in categories.split(",") if c.strip()]
+        if not categories:
+            raise LamdagentError(f"task {name!r}: option 'categories' is empty; e.g. {', '.join(BFCL_CATEGORIES)}")
+        known = sorted(p.name[len("BFCL_v4_") : -len(".json")] for p in self.dir.glob("BFCL_v4_*.json"))
+        for category in categories:
+            if category not in known:
+                raise LamdagentError(
+                    f"task {name!r}: no BFCL file for category {category!r} in {self.dir}; known: {', '.join(known)}"
+                )
+        self.categories = list(categories)
+        self.limit_per_category = _positive_int(name, "limit_per_category", limit_per_category, allow_none=True)
+        self.max_new_tokens = _positive_int(name, "max_new_tokens", max_new_tokens) or 256
+        self._splits: dict[str, list[EvalItem]] | None = None
+
+    def items(self, split: Split, limit: int | None = None) -> list[EvalItem]:
+        _check_split(self.name, split)
+        if self._splits is None:
+            self._splits = self._load()
+        return self._splits[split][:limit]
+
+    def score(self, items: list[EvalItem], outputs: list[str]) -> dict[str, float]:
+        return score_tool_calls(items, outputs)
+
+    def score_one(self, item: EvalItem, output: str) -> bool:
+        return judge(item, output)
+
+    def _load(self) -> dict[str, list[EvalItem]]:
+        per_split: dict[str, list[list[EvalItem]]] = {s: [] for s in _SPLITS}
+        for category in self.categories:
+            items = self._category_items(category)
+            order = list(range(len(items)))
+            random.Random(f"bfcl:{self.seed}:{category}").shuffle(order)
+            half = (len(order) + 1) // 2
+            for split, chosen in (("validation", order[:half]), ("test", order[half:])):
+                per_split[split].append([items[i] for i in chosen][: self.limit_per_category])
+        # Interleave the categories so that any prefix (a `limit`) stays balanced.
+        return {split: [it for group in _round_robin(groups) for it in group] for split, groups in per_split.items()}
+
+    def _category_items(self, category: str) -> list[EvalItem]:
+        questions = read_jsonl(self.dir / f"BFCL_v4_{category}.json")
+        answers: dict[str, Any] = {}
+        if "irrelevance" not in category:  # irrelevance has no answer file: the right answer is no call
+            path = self.dir / "possible_answer" / f"BFCL_v4_{category}.json"
+            if not path.is_file():
+                raise LamdagentError(f"{path} is missing; BFCL category {category!r} needs its possible answers")
+            answers = {row.get("id"): row.get("ground_truth") for row in read_jsonl(path)}
+        items = []
+        for row in questions:
+            qid, turns = row.get("id"), row.get("question")
+            if not isinstance(turns, list) or len(turns) != 1 or not isinstance(turns[0], list):
+                raise LamdagentError(
+                    f"BFCL {category} item {qid!r}: only single-turn questions are supported ('question': [[turns]])"
+                )
+            if "irrelevance" in category:
+                reference: Any = []
+            elif qid in answers:
+                reference = answers[qid]
+            else:
+                raise LamdagentError(f"BFCL {category} item {qid!r} has no possible answer in possible_answer/")
+            functions = [bfcl_to_json_schema(f) for f in row.get("function", [])]
+            items.append(
+                EvalItem(
+                    id=str(qid),
+                    messages=[tools_system_message(functions), *turns[0]],
+                    reference=reference,
+                    category=category,
+                    extra={"functions": functions},
+                )
+            )
+        return items
+
+
+def _round_robin(groups: list[list[EvalItem]]) -> list[list[EvalItem]]:
+    """[[a1, a2], [b1]] -> [[a1, b1], [a2]]: one item of each category in turn."""
+    longest = max((len(g) for g in groups), default=0)
+    return [[g[i] for g in groups if i < len(g)] for i in range(longest)]
+
+
+TASKS.register("builtin:tool_use", BuiltinToolUseTask)
+TASKS.register("bfcl", BFCLTask)
