@@ -121,7 +121,8 @@ def _executor(cfg: Any) -> Any:
 
 
 def print_summary(summary: Any, loop: Any, console: Console) -> None:
-    from lamdagent.loop import describe_spec, format_metrics
+    from lamdagent.loop import format_metrics
+    from lamdagent.policies.llm import spec_text
 
     console.rule("result")
     primary = loop.ledger.get_meta("primary_metrics", {})
@@ -131,7 +132,7 @@ def print_summary(summary: Any, loop: Any, console: Console) -> None:
         console.print("no trial finished; see the trial errors with `lamdagent status`")
         return
     best = summary.best
-    console.print("best pipeline: " + " → ".join(describe_spec(s) for s in summary.pipeline))
+    console.print("best pipeline: " + " → ".join(spec_text(s) for s in summary.pipeline))
     table = Table("model", "objective", "validation", "test")
     table.add_row(
         "base",

@@ -26,9 +26,7 @@ class DatasetConfig(_Strict):
         default=None,
         description="builtin:<name>, a JSONL/JSON/CSV/Parquet file, a datasets directory or a hub id",
     )
-    mix: list[str] | None = Field(
-        default=None, description="names of other datasets of the same kind to concatenate"
-    )
+    mix: list[str] | None = Field(default=None, description="names of other datasets of the same kind to concatenate")
     format: str = Field(
         default="auto", description="auto, messages, prompt_completion, preference, sharegpt, alpaca, …"
     )
@@ -47,28 +45,27 @@ class DatasetConfig(_Strict):
 
 class TaskConfig(_Strict):
     name: str
-    source: str = Field(
-        description="builtin:tool_use, bfcl, ifeval, gsm8k, lm_eval:<task>, or a task YAML file"
-    )
+    source: str = Field(description="builtin:tool_use, bfcl, ifeval, gsm8k, lm_eval:<task>, or a task YAML file")
     weight: float = Field(default=1.0, ge=0)
     options: dict[str, Any] = Field(default_factory=dict)
 
 
 class ConstraintConfig(_Strict):
     task: str
-    min_delta: float | None = Field(
-        default=None, description="may not drop more than this below the base model"
-    )
+    min_delta: float | None = Field(default=None, description="may not drop more than this below the base model")
     min: float | None = Field(default=None, ge=0, le=1, description="absolute lower bound")
 
 
-class LLMConfig(_Strict):
+class LLMConfig(BaseModel):
+    """The agent LLM. Backend-specific keys (retries, structured_output, n_threads, device, …) pass through and
+    are checked by the backend itself when the run starts (see lamdagent/llm/)."""
+
+    model_config = ConfigDict(extra="allow")
+
     backend: Literal["local", "openai", "llamacpp"] = "local"
     model: str = EMBEDDED_NAME
     base_url: str | None = None
-    api_key_env: str | None = Field(
-        default=None, description="NAME of the environment variable holding the key"
-    )
+    api_key_env: str | None = Field(default=None, description="NAME of the environment variable holding the key")
     temperature: float = Field(default=0.0, ge=0, le=2)
     max_tokens: int = Field(default=256, ge=16)
     timeout_s: float = Field(default=120, gt=0)
@@ -79,6 +76,11 @@ class PolicyConfig(_Strict):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     max_retries: int = Field(default=2, ge=0, le=10)
     pipeline: list[dict[str, Any]] | None = Field(default=None, description="steps for the `fixed` policy")
+    mode: Literal["auto", "json", "choose"] | None = Field(
+        default=None, description="llm policy: auto (constrained when the backend can), json, or choose"
+    )
+    memory_max_chars: int | None = Field(default=None, ge=100, description="llm policy: memory length cap")
+    history_limit: int | None = Field(default=None, ge=0, description="llm policy: trials shown in prompts")
 
 
 class BudgetConfig(_Strict):
@@ -132,13 +134,9 @@ class RunConfig(_Strict):
         for d in self.datasets:
             for m in d.mix or []:
                 if m not in names or names[m].mix is not None:
-                    raise ValueError(
-                        f"dataset {d.name!r}: mix entry {m!r} is not a plain dataset of this config"
-                    )
+                    raise ValueError(f"dataset {d.name!r}: mix entry {m!r} is not a plain dataset of this config")
                 if names[m].kind != d.kind:
-                    raise ValueError(
-                        f"dataset {d.name!r}: cannot mix {names[m].kind} data {m!r} into {d.kind} data"
-                    )
+                    raise ValueError(f"dataset {d.name!r}: cannot mix {names[m].kind} data {m!r} into {d.kind} data")
         tasks = {t.name for t in self.tasks}
         for c in self.constraints:
             if c.task not in tasks:
@@ -185,20 +183,20 @@ def _demo_dict() -> dict[str, Any]:
                 "name": "tool_use",
                 "source": "builtin:tool_use",
                 "weight": 1.0,
-                "options": {"val_size": 24, "test_size": 24},
+                "options": {"val_size": 24, "test_size": 24, "max_new_tokens": 100},
             },
             {
                 "name": "instruction_following",
                 "source": "builtin:instruction_following",
                 "weight": 0.0,
-                "options": {"val_size": 16, "test_size": 16},
+                "options": {"val_size": 16, "test_size": 16, "max_new_tokens": 160},
             },
         ],
         "constraints": [{"task": "instruction_following", "min_delta": -0.01}],
         "actions": ["sft", "dpo", "linear", "ties", "slerp"],
         "params": {
-            "sft": {"lora_r": 0, "batch_size": 8, "max_length": 384},
-            "dpo": {"lora_r": 16, "batch_size": 8, "max_length": 384},
+            "sft": {"lora_r": 0, "batch_size": 8, "max_length": 384, "max_steps": -1},
+            "dpo": {"lora_r": 16, "batch_size": 8, "max_length": 384, "max_steps": -1, "num_epochs": 1},
         },
         "grids": {
             "sft": {"learning_rate": [5e-5, 2e-4], "num_epochs": [1, 2]},
@@ -232,9 +230,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     else:
         p = Path(path)
         if not p.is_file():
-            raise LamdagentError(
-                f"config file {p} not found; pass a YAML file or omit it to run the embedded demo"
-            )
+            raise LamdagentError(f"config file {p} not found; pass a YAML file or omit it to run the embedded demo")
         try:
             raw = yaml.safe_load(p.read_text()) or {}
         except yaml.YAMLError as exc:

@@ -230,9 +230,7 @@ class Ledger:
 
     def recover(self, stale_after_s: float = 120.0) -> list[int]:
         """Mark failed every running trial whose process is gone or silent; returns their ids."""
-        rows = self._conn.execute(
-            "SELECT id, pid, heartbeat_at FROM trials WHERE state = 'running'"
-        ).fetchall()
+        rows = self._conn.execute("SELECT id, pid, heartbeat_at FROM trials WHERE state = 'running'").fetchall()
         now = time.time()
         dead = [
             r["id"]

@@ -16,7 +16,8 @@ from rich.table import Table
 from lamdagent.config import RunConfig
 from lamdagent.errors import LamdagentError
 from lamdagent.ledger import TrialRecord
-from lamdagent.loop import Loop, describe_spec
+from lamdagent.loop import Loop
+from lamdagent.policies.llm import spec_text
 from lamdagent.runinfo import load_run
 
 
@@ -95,7 +96,7 @@ def replay(
         new = by_iteration.get(step_of[trial.output_model or ""])
         rows.append(
             {
-                "pipeline": " → ".join(describe_spec(s) for s in run.pipeline(trial.output_model or "")),
+                "pipeline": " → ".join(spec_text(s) for s in run.pipeline(trial.output_model or "")),
                 "old_model": trial.output_model,
                 "old_score": trial.score,
                 "new_model": new.output_model if new else None,

@@ -56,9 +56,7 @@ class ActionSpec(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     action: str
-    inputs: dict[str, str | list[str]] = Field(
-        description="slot name -> object id (a list for multi-model slots)"
-    )
+    inputs: dict[str, str | list[str]] = Field(description="slot name -> object id (a list for multi-model slots)")
     params: dict[str, Any] = Field(default_factory=dict)
     fingerprints: dict[str, str] = Field(default_factory=dict, description="object id -> content fingerprint")
 

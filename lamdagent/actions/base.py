@@ -95,8 +95,7 @@ class ActionType(ABC):
             "description": cls.description,
             "relation": cls.relation,
             "slots": [
-                {"name": s.name, "kind": s.kind, "count": s.count, "description": s.description}
-                for s in cls.slots
+                {"name": s.name, "kind": s.kind, "count": s.count, "description": s.description} for s in cls.slots
             ],
             "params": params,
         }

@@ -6,7 +6,6 @@ so `import lamdagent.actions` stays fast for the CLI and the agent.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -18,6 +17,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from lamdagent.actions.base import ActionContext, ActionParams
+from lamdagent.data.jsonl import read_jsonl_numbered
 from lamdagent.errors import LamdagentError
 from lamdagent.hardware import Precision, precision, set_threads
 from lamdagent.spec import DatasetRef, ModelRef
@@ -70,24 +70,8 @@ class TrainingParams(ActionParams):
 
 
 def read_jsonl(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
-    """Rows of a JSONL file with their 1-based line numbers; a bad line is a one-line error naming it."""
-    rows = []
-    try:
-        with open(path, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise LamdagentError(
-                        f"{path}:{lineno}: not valid JSON ({exc.msg}); one JSON object per line"
-                    ) from None
-                if not isinstance(row, dict):
-                    raise LamdagentError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-                rows.append((lineno, row))
-    except FileNotFoundError:
-        raise LamdagentError(f"dataset file {path} does not exist") from None
+    """Rows of a dataset file with their line numbers; an empty file is an error (nothing to train on)."""
+    rows = read_jsonl_numbered(path)
     if not rows:
         raise LamdagentError(f"dataset file {path} has no rows")
     return rows

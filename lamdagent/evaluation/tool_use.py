@@ -7,17 +7,17 @@ chat template that renders tools itself does not list them a second time.
 
 from __future__ import annotations
 
-import json
-import os
 import random
 from pathlib import Path
 from typing import Any
 
 from lamdagent.data.builtin.tool_use import generate
+from lamdagent.data.jsonl import read_jsonl
 from lamdagent.data.toolcall import tools_system_message
 from lamdagent.errors import LamdagentError
 from lamdagent.evaluation.base import TASKS, EvalItem, Split, Task
 from lamdagent.evaluation.checkers.function_call import check_tool_calls
+from lamdagent.paths import benchmarks_dir
 
 BFCL_CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance")
 # BFCL's Python-flavoured type names and their JSON-schema equivalents; None: any type.
@@ -102,15 +102,9 @@ class BuiltinToolUseTask(Task):
         return judge(item, output)
 
 
-def default_benchmarks_dir() -> Path:
-    """`$LAMDAGENT_BENCHMARKS`, else `shared/benchmarks` beside the repository."""
-    env = os.environ.get("LAMDAGENT_BENCHMARKS")
-    return Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks"
-
-
 def bfcl_dir(data_dir: str | Path | None = None) -> Path:
     """The folder with the BFCL files: `data_dir/bfcl` (the benchmarks root) or `data_dir` itself."""
-    root = Path(data_dir).expanduser() if data_dir else default_benchmarks_dir()
+    root = benchmarks_dir(data_dir)
     for candidate in (root / "bfcl", root):
         if candidate.is_dir() and any(candidate.glob("BFCL_v4_*.json")):
             return candidate
@@ -139,25 +133,6 @@ def bfcl_to_json_schema(node: Any) -> Any:
         else:
             out[key] = value
     return out
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """BFCL's `.json` files are JSON Lines: one object per line."""
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise LamdagentError(
-                    f"{path}:{lineno}: not valid JSON ({e.msg}); BFCL files hold one object per line"
-                ) from None
-            if not isinstance(row, dict):
-                raise LamdagentError(f"{path}:{lineno}: expected a JSON object")
-            rows.append(row)
-    return rows
 
 
 class BFCLTask(Task):

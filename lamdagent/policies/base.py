@@ -34,9 +34,8 @@ class PolicyView:
     history: list[TrialRecord]
     running: list[ActionSpec] = field(default_factory=list)
     memory: str = ""
-    base_metrics: dict[str, dict[str, float]] = field(
-        default_factory=dict
-    )  # model id -> task -> primary metric
+    # initial model id -> task -> metric -> value
+    base_metrics: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     model_scores: dict[str, float] = field(default_factory=dict)  # model id -> objective score
     objective: str = ""  # a sentence describing the goal, for prompts
     iteration: int = 0

@@ -1,0 +1,133 @@
+"""Math tasks: the built-in word problems and GSM8K, both zero-shot chat prompts asking for `#### N`.
+
+Primary metric: `exact_match_flexible`. A 135M model often gets the number right without keeping the
+`####` format, so strict matching sits near zero and hides real arithmetic gains; flexible uses the `####`
+answer when given and otherwise the last number, so it is never below strict (both are reported).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from lamdagent.data.builtin.math import generate as generate_math
+from lamdagent.data.builtin.math import math_user_message
+from lamdagent.data.jsonl import read_jsonl
+from lamdagent.errors import LamdagentError
+from lamdagent.evaluation.base import TASKS, EvalItem, Split, Task
+from lamdagent.evaluation.checkers.numeric import extract_strict, match_flexible, match_strict
+from lamdagent.evaluation.instruction_following import (
+    SPLITS,
+    check_size,
+    check_split,
+    seeded_halves,
+)
+from lamdagent.paths import benchmarks_dir
+
+
+class _MathScoring(Task):
+    """Scoring shared by both math tasks; `reference` is the final number as text."""
+
+    primary_metric: ClassVar[str] = "exact_match_flexible"
+
+    def score(self, items: list[EvalItem], outputs: list[str]) -> dict[str, float]:
+        if len(items) != len(outputs):
+            raise ValueError(f"{len(items)} items but {len(outputs)} outputs")
+        strict = [match_strict(o, i.reference) for i, o in zip(items, outputs, strict=True)]
+        flexible = [match_flexible(o, i.reference) for i, o in zip(items, outputs, strict=True)]
+        n = len(items)
+        metrics = {
+            "exact_match_strict": sum(strict) / n if n else 0.0,
+            "exact_match_flexible": sum(flexible) / n if n else 0.0,
+        }
+        groups: dict[str, list[bool]] = {}
+        for item, ok in zip(items, flexible, strict=True):
+            if item.extra.get("heldout"):
+                groups.setdefault("exact_match_flexible_heldout", []).append(ok)
+            if item.category:
+                groups.setdefault(f"exact_match_flexible_{item.category}", []).append(ok)
+        metrics.update({name: sum(oks) / len(oks) for name, oks in sorted(groups.items())})
+        return metrics
+
+    def score_one(self, item: EvalItem, output: str) -> bool:
+        return match_flexible(output, item.reference)
+
+
+class BuiltinMathTask(_MathScoring):
+    """The offline math suite: generated 2-4 step integer word problems."""
+
+    name = "math"
+
+    def __init__(self, seed: int = 0, val_size: int = 48, test_size: int = 96, max_new_tokens: int = 160) -> None:
+        for option, value in (("val_size", val_size), ("test_size", test_size), ("max_new_tokens", max_new_tokens)):
+            check_size(self.name, option, value, allow_none=False)
+        self.seed, self.max_new_tokens = seed, max_new_tokens
+        self.sizes: dict[Split, int] = {"validation": val_size, "test": test_size}
+        self._cache: dict[Split, list[EvalItem]] = {}
+
+    def items(self, split: Split, limit: int | None = None) -> list[EvalItem]:
+        check_split(split)
+        if split not in self._cache:
+            self._cache[split] = [
+                EvalItem(
+                    id=row["id"],
+                    messages=row["messages"],
+                    reference=row["reference"],
+                    category=row["category"],
+                    extra={"heldout": row["heldout"]},
+                )
+                for row in generate_math(split, self.sizes[split], self.seed)
+            ]
+        return self._cache[split][:limit]
+
+
+class GSM8KTask(_MathScoring):
+    """GSM8K's test problems (`gsm8k/test.jsonl`), split by seed into validation and test halves."""
+
+    name = "gsm8k"
+    FILE = Path("gsm8k") / "test.jsonl"
+
+    def __init__(
+        self,
+        data_dir: str | Path | None = None,
+        seed: int = 0,
+        val_size: int | None = None,
+        test_size: int | None = None,
+        max_new_tokens: int = 200,
+    ) -> None:
+        for option, value in (("val_size", val_size), ("test_size", test_size)):
+            check_size(self.name, option, value)
+        check_size(self.name, "max_new_tokens", max_new_tokens, allow_none=False)
+        self.path = benchmarks_dir(data_dir) / self.FILE
+        self.seed, self.max_new_tokens = seed, max_new_tokens
+        self.sizes: dict[Split, int | None] = {"validation": val_size, "test": test_size}
+        self._splits: dict[Split, list[EvalItem]] | None = None
+
+    def _load(self) -> dict[Split, list[EvalItem]]:
+        items = []
+        for number, row in enumerate(read_jsonl(self.path), 1):
+            question, answer = row.get("question"), row.get("answer")
+            reference = extract_strict(answer) if isinstance(answer, str) else None
+            if not isinstance(question, str) or reference is None:
+                raise LamdagentError(
+                    f"{self.path}:{number}: each row needs 'question' and an 'answer' ending in '#### <number>'"
+                )
+            items.append(
+                EvalItem(
+                    id=f"gsm8k-{number}",
+                    messages=[math_user_message(question)],
+                    reference=reference,
+                )
+            )
+        halves = seeded_halves(items, self.seed)
+        return {split: halves[split][: self.sizes[split]] for split in SPLITS}
+
+    def items(self, split: Split, limit: int | None = None) -> list[EvalItem]:
+        check_split(split)
+        if self._splits is None:
+            self._splits = self._load()
+        return self._splits[split][:limit]
+
+
+TASKS.register("builtin:math", BuiltinMathTask)
+TASKS.register("gsm8k", GSM8KTask)

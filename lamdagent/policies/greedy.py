@@ -1,0 +1,85 @@
+"""The greedy baseline: always build on the best model so far.
+
+It varies the current best: trains it again (another dataset or setting) or merges it with a base model
+or the runner-up, uniformly over action types and then over those variations. Where no variation is
+left it draws a random unseen action, marked as a fallback. It shows what pure exploitation finds.
+"""
+
+from __future__ import annotations
+
+import random as _random
+from collections.abc import Mapping
+from typing import Any
+
+from lamdagent.policies.base import POLICIES, Policy, PolicyView, Proposal
+from lamdagent.policies.random import PolicyOptions, parse_policy_config, random_unseen, unseen_choices
+from lamdagent.spec import ActionSpec
+
+
+def ranked_models(view: PolicyView) -> list[str]:
+    """Pool models by objective score, best first; unscored ones last, in pool order."""
+    ids = list(view.pool.models)
+    return sorted(ids, key=lambda i: -view.model_scores[i] if i in view.model_scores else float("inf"))
+
+
+class GreedyPolicy(Policy):
+    name = "greedy"
+
+    def __init__(self, seed: int = 0) -> None:
+        self.rng = _random.Random(seed)
+
+    def variations(self, view: PolicyView, seen: set[str]) -> dict[str, list[ActionSpec]]:
+        """Unseen specs per action type that use the best model, with partners from the focus set."""
+        ranked = ranked_models(view)
+        if not ranked:
+            return {}
+        best = ranked[0]
+        bases = [i for i, m in view.pool.models.items() if m.action is None]
+        focus = list(dict.fromkeys([best, *ranked[1:2], *bases]))
+        out: dict[str, list[ActionSpec]] = {}
+        for action, cands in view.candidates.actions.items():
+            model_slots = [s.name for s in cands.slots if s.kind == "model"]
+            if not model_slots:
+                continue
+            left = unseen_choices(view.candidates, action, seen, restrict={s: focus for s in model_slots}) or []
+            specs = [spec for choice, spec in left if _uses(choice, model_slots, best)]
+            if specs:
+                out[action] = specs
+        return out
+
+    def propose(self, view: PolicyView, n: int = 1) -> list[Proposal]:
+        seen = set(view.seen_hashes)
+        out: list[Proposal] = []
+        for _ in range(n):
+            options = self.variations(view, seen)
+            if options:
+                action = self.rng.choice(sorted(options))
+                spec = self.rng.choice(options[action])
+                best = ranked_models(view)[0]
+                score = view.model_scores.get(best)
+                why = f"greedy: vary the best model {best}" + (f" (score {score:.3f})" if score is not None else "")
+                proposal = Proposal(spec, rationale=why)
+            else:
+                spec = random_unseen(view.candidates, seen, self.rng)
+                if spec is None:
+                    break
+                proposal = Proposal(
+                    spec, rationale="greedy: no unseen variation of the best model; random", fallback=True
+                )
+            seen.add(proposal.spec.spec_hash())
+            out.append(proposal)
+        return out
+
+
+def _uses(choice: dict[str, Any], model_slots: list[str], model_id: str) -> bool:
+    for name in model_slots:
+        value = choice[name]
+        if value == model_id or (isinstance(value, list) and model_id in value):
+            return True
+    return False
+
+
+@POLICIES.decorator("greedy")
+def make_greedy_policy(cfg: Mapping[str, Any] | None, seed: int) -> GreedyPolicy:
+    parse_policy_config(PolicyOptions, cfg, "greedy")
+    return GreedyPolicy(seed)

@@ -1,0 +1,97 @@
+"""Batched generation: left padding must give exactly the unbatched answers, in the input order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from lamdagent.evaluation.generation import generate, generate_with_stats, render_prompts
+from lamdagent.models.loading import load_causal_lm, load_tokenizer
+
+CONVERSATIONS = [
+    [{"role": "user", "content": "Hi"}],
+    [{"role": "user", "content": "Write a long poem about the sea, the sky and everything in between, please."}],
+    [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is 2 + 2?"}],
+    [{"role": "user", "content": "Name three colours."}],
+    [{"role": "user", "content": "Translate 'good morning' into French and then explain the grammar of it."}],
+]
+
+
+@pytest.fixture(scope="module")
+def sharp_model(tiny_model_dir: Path) -> tuple[Any, Any]:
+    """The tiny Llama with large random weights: its greedy answers vary by prompt (the default init only
+    repeats one token), so a padding bug changes the text. The tokenizer keeps its default right padding."""
+    torch.set_num_threads(2)
+    model = load_causal_lm(tiny_model_dir, dtype=torch.float32).eval()
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() > 1:
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
+    tokenizer = load_tokenizer(tiny_model_dir)
+    assert tokenizer.padding_side == "right"
+    return model, tokenizer
+
+
+def test_batched_equals_one_at_a_time(sharp_model: tuple[Any, Any]) -> None:
+    model, tok = sharp_model
+    batched = generate(model, tok, CONVERSATIONS, max_new_tokens=12, batch_size=3, progress=False)
+    single = [generate(model, tok, [c], max_new_tokens=12, batch_size=1, progress=False)[0] for c in CONVERSATIONS]
+    assert batched == single
+    assert len(set(batched)) == len(batched)  # distinct answers: the comparison could catch a mix-up
+
+
+def test_deterministic_and_order_restored(sharp_model: tuple[Any, Any]) -> None:
+    model, tok = sharp_model
+    first = generate(model, tok, CONVERSATIONS, max_new_tokens=8, batch_size=2, progress=False)
+    again = generate(model, tok, CONVERSATIONS, max_new_tokens=8, batch_size=2, progress=False)
+    reversed_run = generate(model, tok, CONVERSATIONS[::-1], max_new_tokens=8, batch_size=4, progress=True)
+    assert first == again
+    assert reversed_run == first[::-1]
+
+
+def test_stops_at_end_of_sequence_and_counts_tokens(sharp_model: tuple[Any, Any]) -> None:
+    model, tok = sharp_model
+    prompts = render_prompts(tok, CONVERSATIONS, None)
+    _, stats = generate_with_stats(model, tok, CONVERSATIONS, max_new_tokens=6, batch_size=5, progress=False)
+    assert stats.prompts == 5
+    assert stats.prompt_tokens == sum(len(p) for p in prompts)
+    assert stats.new_tokens == 5 * 6  # no end token in 6 random steps: every slot runs to the limit
+    assert stats.seconds > 0 and stats.tokens_per_second > 0
+
+    # Make the first token the model writes for the first prompt an end-of-sequence token.
+    ids = torch.tensor([prompts[0]])
+    first = int(model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=1)[0, -1])
+    original = model.generation_config.eos_token_id
+    model.generation_config.eos_token_id = [original, first]
+    try:
+        answers, stats = generate_with_stats(
+            model, tok, CONVERSATIONS[:2], max_new_tokens=6, batch_size=2, progress=False
+        )
+    finally:
+        model.generation_config.eos_token_id = original
+    assert answers[0] == ""  # stopped at once, and the stop token is not part of the text
+    assert answers[1] != ""
+    assert stats.new_tokens == 1 + 6
+
+
+def test_tools_must_align_with_conversations(sharp_model: tuple[Any, Any]) -> None:
+    model, tok = sharp_model
+    with pytest.raises(ValueError, match="2 entries for 1 conversations"):
+        generate(model, tok, CONVERSATIONS[:1], max_new_tokens=2, tools=[None, None], progress=False)
+    assert generate(model, tok, [], max_new_tokens=2, progress=False) == []
+
+
+@pytest.mark.slow
+def test_embedded_model_answers_and_stops(embedded_dir: Path) -> None:
+    torch.set_num_threads(2)
+    model = load_causal_lm(embedded_dir, dtype=torch.float32).eval()
+    tok = load_tokenizer(embedded_dir)
+    convs = [[{"role": "user", "content": "What is the capital of France? Answer in one word."}]]
+    answers, stats = generate_with_stats(model, tok, convs, max_new_tokens=32, progress=False)
+    assert "paris" in answers[0].lower()
+    assert "<|im_end|>" not in answers[0]
+    assert stats.new_tokens < 32  # stopped at the end of its turn
