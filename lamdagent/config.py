@@ -82,6 +82,10 @@ class PolicyConfig(_Strict):
     memory_max_chars: int | None = Field(default=None, ge=100, description="llm policy: memory length cap")
     history_limit: int | None = Field(default=None, ge=0, description="llm policy: trials shown in prompts")
 
+    def options(self) -> dict[str, Any]:
+        """What a policy factory receives: the keys that were set (each policy checks the ones it takes)."""
+        return self.model_dump(mode="json", exclude_none=True)
+
 
 class BudgetConfig(_Strict):
     iterations: int | None = Field(default=6, ge=1)

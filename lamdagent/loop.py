@@ -25,6 +25,7 @@ from lamdagent.ledger import Ledger, TrialRecord
 from lamdagent.models.loading import resolve_model
 from lamdagent.models.store import ModelStore
 from lamdagent.policies.base import POLICIES, Policy, PolicyView, Proposal
+from lamdagent.policies.llm import spec_text
 from lamdagent.pool import Pool
 from lamdagent.runinfo import load_run
 from lamdagent.spec import ActionSpec, DatasetRef, ModelRef
@@ -55,8 +56,15 @@ def materialise_datasets(cfg: RunConfig, data_dir: Path) -> dict[str, DatasetRef
     refs: dict[str, DatasetRef] = {}
     for d in cfg.datasets:
         if d.mix is None:
+            source = d.source or ""
+            if "{data_dir}" in source:
+                if not cfg.data_dir:
+                    raise LamdagentError(
+                        f"dataset {d.name!r}: its source uses {{data_dir}}; set data_dir in the config"
+                    )
+                source = source.replace("{data_dir}", cfg.data_dir)
             refs[d.name] = materialise(
-                d.source,
+                source,
                 d.kind,
                 data_dir,
                 d.name,
@@ -146,9 +154,9 @@ class Loop:
             self.ledger.log_event("resume", {"interrupted_trials": recovered})
         self.store = ModelStore(self.run_dir / "models")
         self.store.clean_partial()
-        self.executor = executor or LocalExecutor(timeout_s=cfg.executor.timeout_s, parallel=cfg.executor.parallel)
+        self.executor = executor or LocalExecutor.from_config(cfg.executor)
         self.pool = self._build_pool()
-        self.policy = policy or POLICIES.get(cfg.policy.name)(cfg.policy.model_dump(mode="json"), cfg.seed)
+        self.policy = policy or POLICIES.get(cfg.policy.name)(cfg.policy.options(), cfg.seed)
         self._t0 = time.time()
         self._elapsed_before = float(self.ledger.get_meta("elapsed_s", 0.0))
 
@@ -263,9 +271,15 @@ class Loop:
         }
 
     def exhausted(self) -> str | None:
+        """The budget that stops new launches. The wall clock also stops a launch that would, at the mean
+        duration of the trials so far, end past it: the run should end within its budget, not start late."""
         for kind, left in self.budget_left().items():
             if left is not None and left <= 0:
                 return kind
+        left = self.budget_left()["wall_clock_s"]
+        walls = [t.timings["wall_s"] for t in self.ledger.trials("finished") if not t.cached and "wall_s" in t.timings]
+        if left is not None and walls and left < sum(walls) / len(walls):
+            return "wall_clock_s"
         return None
 
     # -- the loop -----------------------------------------------------------------------------------
@@ -302,6 +316,8 @@ class Loop:
         self._in_flight: dict[Handle, TrialRecord] = {}
         self._print_base()
         stopped_by = "policy"
+        status = self.console.status("")
+        status.start()
         try:
             while True:
                 reason = self.exhausted()
@@ -310,7 +326,7 @@ class Loop:
                     want = self.executor.free_slots()
                     if self.cfg.budget.iterations is not None:
                         want = min(want, self.cfg.budget.iterations - len(self.ledger.trials()))
-                    proposals = self.policy.propose(view, want) if want > 0 else []
+                    proposals = self._distinct(self.policy.propose(view, want)) if want > 0 else []
                     for proposal in proposals:
                         self._launch(proposal)
                     if not proposals and not self._in_flight:
@@ -320,16 +336,54 @@ class Loop:
                     stopped_by = reason
                     break
                 if self._in_flight:
-                    for handle, result in self.executor.wait(timeout=5.0):
+                    status.update(self._status_line())
+                    for handle, result in self.executor.wait(timeout=2.0):
                         self._record(handle, result)
                     for trial in self._in_flight.values():
                         self.ledger.heartbeat(trial.id)
                 self.ledger.set_meta("elapsed_s", self.elapsed())
         finally:
+            status.stop()
             self.ledger.set_meta("elapsed_s", self.elapsed())
             self.executor.shutdown()
         self.ledger.log_event("stopped", {"by": stopped_by})
         return self.summary(stopped_by)
+
+    def _status_line(self) -> str:
+        """The live line under the log: what runs, for how long, the best so far and the budget left."""
+        now = time.time()
+        running = "; ".join(f"[{t.iteration}] {t.action} {now - t.started_at:.0f} s" for t in self._in_flight.values())
+        best = self.best()
+        best_text = f"best {best.output_model} {best.score:.3f}" if best and best.score is not None else "no best yet"
+        return f"running {running} | {best_text} | budget left: {self._budget_text()}"
+
+    def _budget_text(self) -> str:
+        parts = []
+        for kind, left in self.budget_left().items():
+            if left is not None:
+                parts.append(f"{kind} {left:.0f}" if isinstance(left, float) else f"{kind} {left}")
+        return ", ".join(parts) or "unlimited"
+
+    def _distinct(self, proposals: list[Proposal]) -> list[Proposal]:
+        """Drop a proposal equal to a trial in flight or to an earlier one of the same batch.
+
+        Policies should never make one, but a duplicate launched in parallel would compute the same model
+        twice and race for its store entry; a repeat of a finished trial is still allowed (a cache hit).
+        """
+        busy = {t.spec_hash for t in self._in_flight.values()}
+        out = []
+        for proposal in proposals:
+            h = proposal.spec.spec_hash()
+            if h in busy:
+                self.ledger.log_event(
+                    "duplicate_proposal",
+                    {"spec_hash": h, "action": proposal.spec.action, "llm_tokens": proposal.llm_tokens},
+                )
+                self.console.print(f"[yellow]skipped a duplicate proposal[/] {spec_text(proposal.spec)}")
+                continue
+            busy.add(h)
+            out.append(proposal)
+        return out
 
     def _launch(self, proposal: Proposal) -> None:
         spec = proposal.spec
@@ -342,7 +396,7 @@ class Loop:
             llm_tokens=proposal.llm_tokens,
         )
         self.console.print(
-            f"[bold cyan][{iteration}][/] {describe_spec(spec)}"
+            f"[bold cyan][{iteration}][/] {spec_text(spec, self.cfg.grids.get(spec.action, {}))}"
             + (" [yellow](random fallback)[/]" if proposal.fallback else "")
         )
         cached = self.ledger.finished_by_hash(spec.spec_hash())
@@ -417,29 +471,25 @@ class Loop:
 
     def _print_base(self) -> None:
         for mid, entry in (self.ledger.get_meta("base") or {}).items():
-            self.console.print(f"  {mid}: score {entry['score']:.3f}  {format_metrics(entry['metrics'])}")
+            primary = self.ledger.get_meta("primary_metrics", {})
+            self.console.print(f"  {mid}: score {entry['score']:.3f}  {format_metrics(entry['metrics'], primary)}")
 
     def _print_trial(self, trial: TrialRecord) -> None:
         best = self.best()
-        left = self.budget_left()
-        budget = ", ".join(
-            f"{k} {v:.0f}" if isinstance(v, float) else f"{k} {v}" for k, v in left.items() if v is not None
-        )
+        primary = self.ledger.get_meta("primary_metrics", {})
         if trial.state == "finished":
             tag = " (cached)" if trial.cached else ""
             self.console.print(
-                f"    → [green]{trial.output_model}[/]{tag} score {trial.score:.3f}  {format_metrics(trial.metrics)}"
+                f"    → [green]{trial.output_model}[/]{tag} score {trial.score:.3f}  "
+                f"{format_metrics(trial.metrics, primary)}"
                 f"  [dim]{trial.timings.get('wall_s', 0):.0f} s[/]"
             )
         else:
             self.console.print(f"    → [red]failed[/]: {trial.error}")
         if best is not None:
-            self.console.print(f"    best so far: {best.output_model} ({best.score:.3f}); budget left: {budget}")
-
-
-def describe_spec(spec: ActionSpec) -> str:
-    objs = ", ".join(f"{k}={'+'.join(v) if isinstance(v, list) else v}" for k, v in spec.inputs.items())
-    return f"{spec.action}({objs})"
+            self.console.print(
+                f"    best so far: {best.output_model} ({best.score:.3f}); budget left: {self._budget_text()}"
+            )
 
 
 def format_metrics(metrics: dict[str, dict[str, float]], primary: dict[str, str] | None = None) -> str:

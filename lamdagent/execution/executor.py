@@ -7,26 +7,19 @@ killed by the kernel (PR_SET_PDEATHSIG), so a killed driver leaves no orphan tra
 from __future__ import annotations
 
 import contextlib
-import ctypes
+import math
 import os
 import signal
 import subprocess
-import sys
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from lamdagent.errors import LamdagentError
 from lamdagent.execution.job import Job, JobResult
-
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec: ask the kernel to SIGKILL it when the parent process dies."""
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    os.setsid()
+from lamdagent.execution.launch import gpu_processes, preexec_worker, worker_command
 
 
 @dataclass(eq=False)
@@ -70,13 +63,47 @@ class Executor(ABC):
 
 
 class LocalExecutor(Executor):
-    """One `python -m lamdagent.execution.worker` process per job; GPUs, where present, one per slot."""
+    """One `python -m lamdagent.execution.worker` process per job; GPUs, where present, shared out by slot.
 
-    def __init__(self, timeout_s: float = 3600, parallel: int = 1, gpus: list[int] | None = None) -> None:
+    `gpus_per_trial`: 0 gives each slot one GPU when there are any (else the CPU); a fraction lets slots share
+    a GPU; N > 1 gives each slot N GPUs and launches the worker with accelerate (see `launch.py`).
+    """
+
+    def __init__(
+        self,
+        timeout_s: float = 3600,
+        parallel: int = 1,
+        gpus: list[int] | None = None,
+        gpus_per_trial: float = 0,
+    ) -> None:
         self.timeout_s = timeout_s
         self.parallel = parallel
         self.gpus = gpus if gpus is not None else _visible_gpus()
+        self.gpus_per_trial = gpus_per_trial
+        self.processes = gpu_processes(gpus_per_trial)
+        if gpus_per_trial >= 1 and len(self.gpus) < math.ceil(parallel * gpus_per_trial):
+            raise LamdagentError(
+                f"executor: {parallel} parallel trials x gpus_per_trial {gpus_per_trial} need "
+                f"{math.ceil(parallel * gpus_per_trial)} GPUs but {len(self.gpus)} are visible; "
+                "lower executor.parallel or executor.gpus_per_trial"
+            )
         self._running: list[Handle] = []
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> LocalExecutor:
+        """From the run config's `executor` section (an `ExecutorConfig`)."""
+        return cls(timeout_s=cfg.timeout_s, parallel=cfg.parallel, gpus_per_trial=cfg.gpus_per_trial)
+
+    def slot_gpus(self, slot: int) -> list[int]:
+        """The GPU ids a slot's worker sees (its CUDA_VISIBLE_DEVICES); empty on a machine without GPUs."""
+        if not self.gpus:
+            return []
+        per = self.gpus_per_trial
+        if per >= 1:
+            n = math.ceil(per)
+            return self.gpus[slot * n : (slot + 1) * n]
+        index = slot if per == 0 else math.floor(slot * per)
+        return [self.gpus[index % len(self.gpus)]]
 
     def submit(self, job: Job) -> Handle:
         if self.free_slots() <= 0:
@@ -88,17 +115,17 @@ class LocalExecutor(Executor):
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
         if self.gpus:
-            env["CUDA_VISIBLE_DEVICES"] = str(self.gpus[slot % len(self.gpus)])
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in self.slot_gpus(slot))
         if self.parallel > 1 and not self.gpus:
             env.setdefault("LAMDAGENT_THREADS", str(max(1, (os.cpu_count() or 1) // self.parallel)))
         log = open(job_dir / "worker.log", "ab")  # noqa: SIM115 - closed when the job ends
         proc = subprocess.Popen(
-            [sys.executable, "-m", "lamdagent.execution.worker", str(job_dir)],
+            worker_command(job_dir, self.processes),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=env,
-            preexec_fn=_die_with_parent,
+            preexec_fn=preexec_worker,
         )
         log.close()
         handle = Handle(job=job, slot=slot, backend=proc)

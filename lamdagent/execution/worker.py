@@ -2,19 +2,28 @@
 
 A process per action means no GPU memory, threads or library state leak from one action to the next, and a
 crash or a timeout kills only this job. Whatever happens, the worker leaves `result.json` unless it is killed.
+Under `accelerate launch` (several GPUs for one action) every process trains, but only the main one commits,
+evaluates and writes `result.json` (see `launch.py`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import socket
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
 from typing import Any
 
 from lamdagent.execution.job import Job, JobResult
+from lamdagent.execution.launch import Role, die_with_parent, process_role
 from lamdagent.spec import ActionSpec, DatasetRef, ModelRef
+
+MAIN = Role()
 
 log = logging.getLogger("lamdagent.worker")
 
@@ -34,8 +43,24 @@ def _parents(inputs: dict[str, Any]) -> list[ModelRef]:
     return out
 
 
-def make_model(job: Job, timings: dict[str, float], stats: dict[str, Any]) -> tuple[Path, bool]:
-    """Run the action unless the store already holds its complete output; returns (path, reused)."""
+def trains_together(job: Job) -> bool:
+    """Whether every process of a distributed launch takes part in this job: training actions only.
+
+    Merges and evaluation-only jobs run in the main process alone; the others have nothing to do.
+    """
+    from lamdagent.actions.base import ACTIONS
+    from lamdagent.models.store import ModelStore
+
+    if job.spec is None or ModelStore(Path(job.store_root)).is_complete(job.model_id):
+        return False
+    return ACTIONS.get(ActionSpec.model_validate(job.spec).action).relation == "finetune"
+
+
+def make_model(job: Job, timings: dict[str, float], stats: dict[str, Any], role: Role = MAIN) -> tuple[Path, bool]:
+    """Run the action unless the store already holds its complete output; returns (path, reused).
+
+    A process other than the main one trains into a scratch directory that it removes; it never commits.
+    """
     from lamdagent.actions.base import ACTIONS, ActionContext
     from lamdagent.hardware import pick_device
     from lamdagent.models.store import ModelStore
@@ -47,7 +72,10 @@ def make_model(job: Job, timings: dict[str, float], stats: dict[str, Any]) -> tu
     spec = ActionSpec.model_validate(job.spec)
     action_type = ACTIONS.get(spec.action)
     inputs = {slot: _ref(v) for slot, v in job.inputs.items()}
-    staging = store.staging_dir(job.model_id)
+    if role.is_main:
+        staging = store.staging_dir(job.model_id)
+    else:
+        staging = Path(tempfile.mkdtemp(prefix=f"lamdagent-rank{role.rank}-"))
     ctx = ActionContext(
         inputs=inputs,
         params=action_type.parse_params(spec.params),
@@ -55,7 +83,13 @@ def make_model(job: Job, timings: dict[str, float], stats: dict[str, Any]) -> tu
         device=pick_device(),
         log=log,
     )
-    action_type().run(ctx)
+    try:
+        action_type().run(ctx)
+    finally:
+        if not role.is_main:
+            shutil.rmtree(staging, ignore_errors=True)
+    if not role.is_main:
+        return staging, False
     t0 = time.perf_counter()
     path = store.commit(job.model_id, staging, spec, _parents(inputs), action_type.relation)
     timings.update(ctx.timings)
@@ -93,9 +127,15 @@ def evaluate_model(
     return out
 
 
+def _worker_stats(started: float) -> dict[str, Any]:
+    """Where and when this job ran (wall-clock times), so overlapping trials can be checked afterwards."""
+    return {"host": socket.gethostname(), "pid": os.getpid(), "started_at": started, "finished_at": time.time()}
+
+
 def run_job(job: Job) -> JobResult:
     timings: dict[str, float] = {}
     stats: dict[str, Any] = {}
+    started = time.time()
     t0 = time.perf_counter()
     try:
         if job.spec is None:
@@ -107,8 +147,10 @@ def run_job(job: Job) -> JobResult:
         traceback.print_exc()
         first = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
         timings["wall_s"] = time.perf_counter() - t0
+        stats["worker"] = _worker_stats(started)
         return JobResult(ok=False, error=first[:1000], timings=timings, stats=stats)
     timings["wall_s"] = time.perf_counter() - t0
+    stats["worker"] = _worker_stats(started)
     return JobResult(
         ok=True,
         output_model=job.model_id,
@@ -121,14 +163,35 @@ def run_job(job: Job) -> JobResult:
     )
 
 
+def run_helper(job: Job, role: Role) -> int:
+    """A non-main process of a distributed launch: train alongside the main one if the action trains, then exit.
+
+    It writes no result; an exception propagates, so the launcher sees the failure and stops the others.
+    """
+    if trains_together(job):
+        make_model(job, {}, {}, role)
+        log.info("trained alongside the main process; it commits and evaluates")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    role = process_role()
+    if role.distributed:
+        die_with_parent()  # the launcher is our parent: if it is killed, so are we
+    where = f"[rank {role.rank}]" if role.distributed else ""
+    logging.basicConfig(
+        level=logging.INFO,
+        format=f"%(asctime)s %(levelname)s %(name)s{where}: %(message)s",
+    )
     job_dir = Path(argv[0])
     from lamdagent.hardware import set_threads
 
     set_threads()
-    result = run_job(Job.read(job_dir))
+    job = Job.read(job_dir)
+    if not role.is_main:
+        return run_helper(job, role)
+    result = run_job(job)
     result.write(job_dir)
     return 0 if result.ok else 1
 

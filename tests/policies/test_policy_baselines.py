@@ -143,7 +143,7 @@ def test_every_policy_accepts_the_run_configs_policy_section():
 
     step = {"action": TRAIN, "inputs": {"model": "base", "data": "tool_sft"}}
     for name, extra in [("random", {}), ("greedy", {}), ("fixed", {"pipeline": [step]})]:
-        cfg = PolicyConfig(name=name, **extra).model_dump(mode="json")
+        cfg = PolicyConfig(name=name, **extra).options()
         policy = POLICIES.get(name)(cfg, 0)
         [prop] = policy.propose(make_view(make_pool()))
         assert prop.spec.action in (TRAIN, PREF)

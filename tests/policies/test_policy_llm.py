@@ -176,7 +176,7 @@ def test_factory_builds_the_client_from_the_run_config():
     from lamdagent.config import LLMConfig, PolicyConfig
 
     cfg = PolicyConfig(name="llm", llm=LLMConfig(backend="openai", model="m", base_url="http://127.0.0.1:9/v1"))
-    made = POLICIES.get("llm")(cfg.model_dump(mode="json"), 3)
+    made = POLICIES.get("llm")(cfg.options(), 3)
     assert isinstance(made, LLMPolicy) and isinstance(made.client, OpenAIClient) and not made.constrained
     for backend in ("local", "llamacpp", "openai"):  # the run config's llm section fits every backend
         shared = LLMConfig(backend=backend).model_dump(mode="json")
