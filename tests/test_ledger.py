@@ -15,8 +15,12 @@ from lamdagent.spec import ActionSpec
 
 
 def _spec(lr: float = 1e-4) -> ActionSpec:
-    return ActionSpec(action="sft", inputs={"model": "base", "data": "d"}, params={"learning_rate": lr},
-                      fingerprints={"base": "f0", "d": "f1"})
+    return ActionSpec(
+        action="sft",
+        inputs={"model": "base", "data": "d"},
+        params={"learning_rate": lr},
+        fingerprints={"base": "f0", "d": "f1"},
+    )
 
 
 def test_trial_lifecycle_and_lookup(tmp_path):
