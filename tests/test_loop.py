@@ -139,6 +139,7 @@ def test_sigkill_during_a_trial_then_resume(tiny_model_dir, tmp_path):
     # a long first-stage training so the kill lands mid-trial
     cfg["params"] = {"sft": {"max_steps": 400, "batch_size": 4, "max_length": 256}}
     cfg["actions"] = ["sft"]
+    cfg["grids"] = {"sft": cfg["grids"]["sft"]}
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(cfg))
     run = tmp_path / "run"
@@ -149,10 +150,11 @@ def test_sigkill_during_a_trial_then_resume(tiny_model_dir, tmp_path):
             lambda: (run / "ledger.sqlite").exists() and any(t.state == "running" for t in Ledger(run).trials()), 240
         )
         time.sleep(3)
+        # this run's worker only (its command line names the run directory)
         worker_pids = [
             int(p)
             for p in subprocess.run(
-                ["pgrep", "-f", "lamdagent.execution.worker"], capture_output=True, text=True
+                ["pgrep", "-f", f"lamdagent.execution.worker {run}"], capture_output=True, text=True
             ).stdout.split()
         ]
         os.kill(proc.pid, signal.SIGKILL)
@@ -161,6 +163,7 @@ def test_sigkill_during_a_trial_then_resume(tiny_model_dir, tmp_path):
         if proc.poll() is None:
             proc.kill()
     # the worker dies with its driver: no orphan keeps training
+    assert worker_pids
     assert _wait_for(lambda: not any(_alive(p) for p in worker_pids), 20)
     led = Ledger(run)
     assert [t.state for t in led.trials()] == ["running"]
