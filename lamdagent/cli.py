@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lamdagent.errors import LamdagentError
@@ -132,7 +133,7 @@ def print_summary(summary: Any, loop: Any, console: Console) -> None:
         console.print("no trial finished; see the trial errors with `lamdagent status`")
         return
     best = summary.best
-    console.print("best pipeline: " + " → ".join(spec_text(s) for s in summary.pipeline))
+    console.print("best pipeline: " + escape(" → ".join(spec_text(s) for s in summary.pipeline)))
     table = Table("model", "objective", "validation", "test")
     table.add_row(
         "base",
@@ -208,7 +209,7 @@ def cmd_status(args: argparse.Namespace, console: Console) -> int:
         objs = ", ".join(f"{k}={v}" for k, v in t["inputs"].items())
         note = (t["error"] or "")[:60] + (" fallback" if t["fallback"] else "") + (" cached" if t["cached"] else "")
         score = "" if t["score"] is None else f"{t['score']:.3f}"
-        table.add_row(str(t["id"]), t["state"], t["action"], objs, score, t["output_model"] or "", note)
+        table.add_row(str(t["id"]), t["state"], t["action"], escape(objs), score, t["output_model"] or "", escape(note))
     console.print(table)
     best = data["best"]
     console.print(f"best: {best['output_model']} ({best['score']:.3f})" if best else "best: none yet")

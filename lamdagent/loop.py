@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from lamdagent.config import RunConfig
 from lamdagent.errors import LamdagentError
@@ -379,7 +380,7 @@ class Loop:
                     "duplicate_proposal",
                     {"spec_hash": h, "action": proposal.spec.action, "llm_tokens": proposal.llm_tokens},
                 )
-                self.console.print(f"[yellow]skipped a duplicate proposal[/] {spec_text(proposal.spec)}")
+                self.console.print(f"[yellow]skipped a duplicate proposal[/] {escape(spec_text(proposal.spec))}")
                 continue
             busy.add(h)
             out.append(proposal)
@@ -396,7 +397,7 @@ class Loop:
             llm_tokens=proposal.llm_tokens,
         )
         self.console.print(
-            f"[bold cyan][{iteration}][/] {spec_text(spec, self.cfg.grids.get(spec.action, {}))}"
+            f"[bold cyan]\\[{iteration}][/] {escape(spec_text(spec, self.cfg.grids.get(spec.action, {})))}"
             + (" [yellow](random fallback)[/]" if proposal.fallback else "")
         )
         cached = self.ledger.finished_by_hash(spec.spec_hash())
@@ -485,7 +486,7 @@ class Loop:
                 f"  [dim]{trial.timings.get('wall_s', 0):.0f} s[/]"
             )
         else:
-            self.console.print(f"    → [red]failed[/]: {trial.error}")
+            self.console.print(f"    → [red]failed[/]: {escape(trial.error or '')}")
         if best is not None:
             self.console.print(
                 f"    best so far: {best.output_model} ({best.score:.3f}); budget left: {self._budget_text()}"

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lamdagent.config import RunConfig
@@ -113,7 +114,7 @@ def print_replay(result: ReplayResult, console: Console) -> None:
     table = Table("pipeline", "old score", "new score")
     for r in result.rows:
         new = "failed" if r["new_score"] is None else f"{r['new_score']:.3f}"
-        table.add_row(r["pipeline"], f"{r['old_score']:.3f}", new)
+        table.add_row(escape(r["pipeline"]), f"{r['old_score']:.3f}", new)
     console.print(table)
     rho = (
         "undefined (fewer than two pipelines, or ties everywhere)"

@@ -24,7 +24,7 @@ def test_embedded_llm_agent_makes_only_valid_choices(tiny_model_dir, tmp_path):
     cfg = RunConfig.model_validate(
         tiny_config(
             tiny_model_dir,
-            policy={"name": "llm", "llm": {"backend": "local", "model": "smollm2-135m-instruct"}},
+            policy={"name": "llm", "llm": {"backend": "local", "model": "smollm2-135m-instruct", "max_tokens": 128}},
             budget={"iterations": 3},
         )
     )
