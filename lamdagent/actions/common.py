@@ -234,3 +234,17 @@ def save_full_model(model: Any, tokenizer: Any, source: Path, out_dir: Path) -> 
     for name in TOKENIZER_EXTRAS:  # keep the source's generation defaults (stop tokens), not the trainer's
         if (source / name).is_file():
             shutil.copyfile(source / name, out_dir / name)
+
+
+def finish_training(
+    ctx: ActionContext, trainer: Any, result: Any, examples: int, tokenizer: Any, ref: ModelRef
+) -> None:
+    """Record the run's training figures, then write the full model (LoRA merged back) to the output dir."""
+    ctx.stats.update(
+        train_tokens=int(trainer.state.num_input_tokens_seen),
+        steps=int(trainer.state.global_step),
+        train_loss=float(result.training_loss),
+        examples=examples,
+    )
+    with timed(ctx, "save_s"):
+        save_full_model(trainer.model, tokenizer, Path(ref.path), ctx.output_dir)

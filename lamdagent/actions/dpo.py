@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-from pathlib import Path
 from typing import ClassVar, Literal
 
 from pydantic import Field
@@ -11,13 +10,13 @@ from pydantic import Field
 from lamdagent.actions.base import ActionContext, ActionType, Slot
 from lamdagent.actions.common import (
     TrainingParams,
+    finish_training,
     input_dataset,
     input_model,
     load_model_and_tokenizer,
     lora_config,
     preference_rows,
     prepare,
-    save_full_model,
     timed,
     trainer_settings,
 )
@@ -87,11 +86,4 @@ class DPO(ActionType):
             ctx.log.info("dpo on %s: %d pairs, loss=%s, lora_r=%d", ref.id, len(rows), params.loss_type, params.lora_r)
             with timed(ctx, "train_s"):
                 result = trainer.train()
-        ctx.stats.update(
-            train_tokens=int(trainer.state.num_input_tokens_seen),
-            steps=int(trainer.state.global_step),
-            train_loss=float(result.training_loss),
-            examples=len(rows),
-        )
-        with timed(ctx, "save_s"):
-            save_full_model(trainer.model, tokenizer, Path(ref.path), ctx.output_dir)
+        finish_training(ctx, trainer, result, len(rows), tokenizer, ref)

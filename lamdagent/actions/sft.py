@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import tempfile
-from pathlib import Path
 from typing import ClassVar
 
 from lamdagent.actions.base import ActionContext, ActionType, Slot
 from lamdagent.actions.common import (
     TrainingParams,
+    finish_training,
     input_dataset,
     input_model,
     load_model_and_tokenizer,
     lora_config,
     prepare,
-    save_full_model,
     sft_rows,
     timed,
     trainer_settings,
@@ -62,11 +61,4 @@ class SFT(ActionType):
             ctx.log.info("sft on %s: %d examples, lora_r=%d", ref.id, len(rows), params.lora_r)
             with timed(ctx, "train_s"):
                 result = trainer.train()
-        ctx.stats.update(
-            train_tokens=int(trainer.state.num_input_tokens_seen),
-            steps=int(trainer.state.global_step),
-            train_loss=float(result.training_loss),
-            examples=len(rows),
-        )
-        with timed(ctx, "save_s"):
-            save_full_model(trainer.model, tokenizer, Path(ref.path), ctx.output_dir)
+        finish_training(ctx, trainer, result, len(rows), tokenizer, ref)

@@ -12,6 +12,7 @@ This module also holds `seeded_halves`, which the file-backed tasks share.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -51,6 +52,38 @@ def check_split(split: str) -> None:
         raise LamdagentError(f"split {split!r} is unknown; use 'validation' or 'test'")
 
 
+class GeneratedSplits(Task):
+    """Items from a built-in seeded generator's `validation` and `test` rows (shared by the built-in tasks)."""
+
+    generator: ClassVar[Callable[[str, int, int], list[dict[str, Any]]]]
+    default_max_new_tokens: ClassVar[int]
+
+    def __init__(
+        self, seed: int = 0, val_size: int = 48, test_size: int = 96, max_new_tokens: int | None = None
+    ) -> None:
+        max_new_tokens = self.default_max_new_tokens if max_new_tokens is None else max_new_tokens
+        for option, value in (("val_size", val_size), ("test_size", test_size), ("max_new_tokens", max_new_tokens)):
+            check_size(self.name, option, value, allow_none=False)
+        self.seed, self.max_new_tokens = seed, max_new_tokens
+        self.sizes: dict[Split, int] = {"validation": val_size, "test": test_size}
+        self._cache: dict[Split, list[EvalItem]] = {}
+
+    def items(self, split: Split, limit: int | None = None) -> list[EvalItem]:
+        check_split(split)
+        if split not in self._cache:
+            self._cache[split] = [
+                EvalItem(
+                    id=row["id"],
+                    messages=row["messages"],
+                    reference=row["reference"],
+                    category=row["category"],
+                    extra={"heldout": row["heldout"]},
+                )
+                for row in type(self).generator(split, self.sizes[split], self.seed)
+            ]
+        return self._cache[split][:limit]
+
+
 class _IFScoring(Task):
     """Scoring shared by both instruction-following tasks; `reference` = {instruction_id_list, kwargs}."""
 
@@ -82,33 +115,13 @@ class _IFScoring(Task):
         return all(follows_strict(output, ref["instruction_id_list"], ref["kwargs"]))
 
 
-class BuiltinIFTask(_IFScoring):
+class BuiltinIFTask(GeneratedSplits, _IFScoring):
     """The offline instruction-following suite: generated prompts with one to three verifiable instructions."""
 
     name = "instruction_following"
     primary_metric: ClassVar[str] = "inst_level_loose_acc"
-
-    def __init__(self, seed: int = 0, val_size: int = 48, test_size: int = 96, max_new_tokens: int = 200) -> None:
-        for option, value in (("val_size", val_size), ("test_size", test_size), ("max_new_tokens", max_new_tokens)):
-            check_size(self.name, option, value, allow_none=False)
-        self.seed, self.max_new_tokens = seed, max_new_tokens
-        self.sizes: dict[Split, int] = {"validation": val_size, "test": test_size}
-        self._cache: dict[Split, list[EvalItem]] = {}
-
-    def items(self, split: Split, limit: int | None = None) -> list[EvalItem]:
-        check_split(split)
-        if split not in self._cache:
-            self._cache[split] = [
-                EvalItem(
-                    id=row["id"],
-                    messages=row["messages"],
-                    reference=row["reference"],
-                    category=row["category"],
-                    extra={"heldout": row["heldout"]},
-                )
-                for row in generate_if(split, self.sizes[split], self.seed)
-            ]
-        return self._cache[split][:limit]
+    generator = staticmethod(generate_if)
+    default_max_new_tokens = 200
 
 
 class IFEvalTask(_IFScoring):

@@ -18,6 +18,7 @@ from lamdagent.evaluation.base import TASKS, EvalItem, Split, Task
 from lamdagent.evaluation.checkers.numeric import extract_strict, match_flexible, match_strict
 from lamdagent.evaluation.instruction_following import (
     SPLITS,
+    GeneratedSplits,
     check_size,
     check_split,
     seeded_halves,
@@ -53,32 +54,12 @@ class _MathScoring(Task):
         return match_flexible(output, item.reference)
 
 
-class BuiltinMathTask(_MathScoring):
+class BuiltinMathTask(GeneratedSplits, _MathScoring):
     """The offline math suite: generated 2-4 step integer word problems."""
 
     name = "math"
-
-    def __init__(self, seed: int = 0, val_size: int = 48, test_size: int = 96, max_new_tokens: int = 160) -> None:
-        for option, value in (("val_size", val_size), ("test_size", test_size), ("max_new_tokens", max_new_tokens)):
-            check_size(self.name, option, value, allow_none=False)
-        self.seed, self.max_new_tokens = seed, max_new_tokens
-        self.sizes: dict[Split, int] = {"validation": val_size, "test": test_size}
-        self._cache: dict[Split, list[EvalItem]] = {}
-
-    def items(self, split: Split, limit: int | None = None) -> list[EvalItem]:
-        check_split(split)
-        if split not in self._cache:
-            self._cache[split] = [
-                EvalItem(
-                    id=row["id"],
-                    messages=row["messages"],
-                    reference=row["reference"],
-                    category=row["category"],
-                    extra={"heldout": row["heldout"]},
-                )
-                for row in generate_math(split, self.sizes[split], self.seed)
-            ]
-        return self._cache[split][:limit]
+    generator = staticmethod(generate_math)
+    default_max_new_tokens = 160
 
 
 class GSM8KTask(_MathScoring):
