@@ -1,7 +1,7 @@
 """What plain SFT does to the embedded model: the base, SFT on tool use only, and SFT on all three built-in sets.
 
     python bench/sft_effect.py --run-dir runs/sft-effect [--data-dir ../shared/benchmarks]
-                               [--sft-size 120] [--epochs 2] [--steps -1] [--learning-rate 1e-4]
+                               [--sft-size 120] [--epochs 2] [--steps -1] [--learning-rate 1e-4] [--max-length 640]
                                [--eval-size 24] [--val-size 8] [--bfcl-categories simple_python,multiple,...]
                                [--json FILE] [--resume] [--report-only] [--write-config FILE]
 
@@ -78,7 +78,7 @@ def build_config(args: argparse.Namespace) -> dict[str, Any]:
     sft = {
         "lora_r": 0,
         "batch_size": 8,
-        "max_length": 384,
+        "max_length": args.max_length,
         "max_steps": args.steps,
         "num_epochs": args.epochs,
         "learning_rate": args.learning_rate,
@@ -163,6 +163,28 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _secondary(task: str, metric: str, primary: str) -> bool:
+    """Metrics worth a second look: categories and held-out parts, not per-template or per-family splits."""
+    if metric == primary:
+        return False
+    for prefix in ("exact_match_flexible_", "inst_level_loose_acc_"):
+        if metric.startswith(prefix) and not metric.endswith("_heldout"):
+            return False
+    return True
+
+
+def details(result: dict[str, Any]) -> str:
+    """Every other test metric of each task (categories, held-out part, strict variants), same columns."""
+    cols = [c for c in COLUMNS if c in result["models"]]
+    lines = ["| task: metric (test) | " + " | ".join(COLUMNS[c] for c in cols) + " |", "|---|" + "---:|" * len(cols)]
+    for task, row in result["primary"].items():
+        names = result["models"]["base"]["test"].get(task, {})
+        for metric in [m for m in names if _secondary(task, m, row["metric"])]:
+            cells = [result["models"][c]["test"].get(task, {}).get(metric) for c in cols]
+            lines.append(f"| {task}: {metric} | " + " | ".join("–" if v is None else f"{v:.3f}" for v in cells) + " |")
+    return "\n".join(lines)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run-dir", default="runs/sft-effect", help="run directory (must not hold a run, or --resume)")
@@ -171,6 +193,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--epochs", type=float, default=2.0, help="epochs of each SFT step (with --steps -1)")
     p.add_argument("--steps", type=int, default=-1, help="optimiser steps of each SFT step; -1: use --epochs")
     p.add_argument("--learning-rate", type=float, default=1e-4)
+    p.add_argument(
+        "--max-length",
+        type=int,
+        default=640,
+        help="tokens per SFT example; below ~640 TRL drops tool-use rows whose prompt (the tool list) is longer",
+    )
     p.add_argument("--eval-size", type=int, default=24, help="test items per task")
     p.add_argument("--val-size", type=int, default=8, help="validation items per task (BFCL: as many as test)")
     p.add_argument("--bfcl-categories", default=",".join(DEFAULT_BFCL), help="comma-separated BFCL categories")
@@ -232,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(text)
     console.print(markdown(result), highlight=False, soft_wrap=True)
+    console.print("\n" + details(result), highlight=False, soft_wrap=True)
     if result["failed"]:
         console.print(f"[red]failed trials:[/] {result['failed']}", highlight=False, soft_wrap=True)
     return 0

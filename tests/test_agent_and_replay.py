@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # about 4 minutes on an idle 2-core machine, 12 under load
 def test_embedded_llm_agent_makes_only_valid_choices(tiny_model_dir, tmp_path):
     """SmolLM2-135M-Instruct chooses (constrained, in-process) over a tiny action space on a tiny model."""
     cfg = RunConfig.model_validate(
