@@ -29,15 +29,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="run the agent loop (no CONFIG: the embedded demo)")
-    r.add_argument("config", nargs="?", help="run config YAML")
+    _config_arguments(r)
     r.add_argument("--run-dir", required=True, help="directory for the ledger, data and models")
-    r.add_argument("--budget", type=int, help="iterations (trials) to run")
-    r.add_argument("--wall-clock", type=float, help="wall-clock budget in seconds")
-    r.add_argument("--policy", help="llm, random, greedy or fixed")
-    r.add_argument("--data-scale", type=float, help="fraction of every dataset to use (0, 1]")
-    r.add_argument("--executor", choices=["local", "ray"], help="where trials run")
-    r.add_argument("--parallel", type=int, help="trials at once")
     r.add_argument("--resume", action="store_true", help="continue a stopped or killed run in --run-dir")
+
+    c = sub.add_parser("config", help="print the config a run would use, as YAML (no CONFIG: the embedded demo)")
+    _config_arguments(c)
 
     s = sub.add_parser("status", help="trials, best so far and budget of a run")
     s.add_argument("run_dir")
@@ -78,6 +75,34 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _config_arguments(p: argparse.ArgumentParser) -> None:
+    """The config file and the flags that override it, shared by `run` and `config`."""
+    p.add_argument("config", nargs="?", help="run config YAML")
+    p.add_argument("--budget", type=int, help="iterations (trials) to run")
+    p.add_argument("--wall-clock", type=float, help="wall-clock budget in seconds")
+    p.add_argument("--policy", help="llm, random, greedy or fixed")
+    p.add_argument("--data-scale", type=float, help="fraction of every dataset to use (0, 1]")
+    p.add_argument("--executor", choices=["local", "ray"], help="where trials run")
+    p.add_argument("--parallel", type=int, help="trials at once")
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from lamdagent.config import load_config
+
+    overrides: dict[str, Any] = {}
+    for key, value in (
+        ("budget.iterations", args.budget),
+        ("budget.wall_clock_s", args.wall_clock),
+        ("policy.name", args.policy),
+        ("data_scale", args.data_scale),
+        ("executor.kind", args.executor),
+        ("executor.parallel", args.parallel),
+    ):
+        if value is not None:
+            overrides[key] = value
+    return load_config(args.config, overrides)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     console = Console()
@@ -92,21 +117,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
-    from lamdagent.config import load_config
     from lamdagent.loop import Loop
 
-    overrides: dict[str, Any] = {}
-    for key, value in (
-        ("budget.iterations", args.budget),
-        ("budget.wall_clock_s", args.wall_clock),
-        ("policy.name", args.policy),
-        ("data_scale", args.data_scale),
-        ("executor.kind", args.executor),
-        ("executor.parallel", args.parallel),
-    ):
-        if value is not None:
-            overrides[key] = value
-    cfg = load_config(args.config, overrides)
+    cfg = _load(args)
     loop = Loop(cfg, args.run_dir, resume=args.resume, console=console, executor=_executor(cfg))
     summary = loop.run()
     print_summary(summary, loop, console)
@@ -197,6 +210,15 @@ def status_dict(run_dir: Path) -> dict[str, Any]:
             },
             "memory": ledger.memory(),
         }
+
+
+def cmd_config(args: argparse.Namespace, console: Console) -> int:
+    """Print the validated config, so a user can start a file of their own from the demo or check overrides."""
+    import yaml
+
+    cfg = _load(args)
+    sys.stdout.write(yaml.safe_dump(cfg.model_dump(mode="json", exclude_none=True), sort_keys=False))
+    return 0
 
 
 def cmd_status(args: argparse.Namespace, console: Console) -> int:
@@ -308,6 +330,7 @@ def cmd_replay(args: argparse.Namespace, console: Console) -> int:
 
 COMMANDS = {
     "run": cmd_run,
+    "config": cmd_config,
     "status": cmd_status,
     "report": cmd_report,
     "replay": cmd_replay,

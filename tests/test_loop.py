@@ -16,11 +16,11 @@ import yaml
 
 from lamdagent.cli import main as cli_main
 from lamdagent.cli import status_dict
-from lamdagent.config import RunConfig
+from lamdagent.config import RunConfig, load_config
 from lamdagent.errors import LamdagentError
 from lamdagent.ledger import Ledger
 from lamdagent.loop import Loop
-from lamdagent.policies.base import Policy, PolicyView, Proposal
+from lamdagent.policies.base import POLICIES, Policy, PolicyView, Proposal
 
 
 def tiny_config(base: Path, **over: Any) -> dict[str, Any]:
@@ -81,6 +81,9 @@ def test_random_run_fills_ledger_store_and_status(tiny_model_dir, tmp_path):
         assert loop.store.is_complete(t.output_model)
         assert 0.0 <= t.metrics["tool_use"]["accuracy"] <= 1.0 and "tool_use" in t.test_metrics
         assert t.timings["wall_s"] > 0
+        # the worker frees the action's memory before it evaluates, and records what that bought
+        after, released = t.timings["rss_after_action_mb"], t.timings["rss_after_release_mb"]
+        assert 0 < released <= after + 1 and after <= t.timings["peak_rss_mb"]
     status = status_dict(tmp_path / "run")
     assert {"trials", "best", "budget"} <= set(status)
     assert [t["id"] for t in status["trials"]] == [t.id for t in trials]
@@ -207,3 +210,22 @@ def test_actions_json_lists_every_type(capsys):
     sft = next(d for d in data if d["name"] == "sft")
     assert {s["name"] for s in sft["slots"]} == {"model", "data"}
     assert all(p.get("description") for p in sft["params"].values())
+
+
+def test_config_command_prints_a_yaml_that_loads_back_to_the_same_config(tmp_path, capsys):
+    assert cli_main(["config", "--policy", "random", "--budget", "3", "--wall-clock", "60"]) == 0
+    printed = tmp_path / "demo.yaml"
+    printed.write_text(capsys.readouterr().out)
+    cfg = load_config(printed)
+    assert cfg == load_config(None, {"policy.name": "random", "budget.iterations": 3, "budget.wall_clock_s": 60})
+    assert cfg.policy.name == "random" and cfg.budget.iterations == 3 and cfg.budget.wall_clock_s == 60
+    assert cli_main(["config", str(tmp_path / "missing.yaml")]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_demo_fixed_example_is_the_demo_with_five_valid_steps():
+    cfg = load_config(Path(__file__).parent.parent / "examples" / "demo-fixed.yaml")
+    demo = load_config(None)
+    assert cfg.model_dump(exclude={"policy", "budget"}) == demo.model_dump(exclude={"policy", "budget"})
+    policy = POLICIES.get("fixed")(cfg.policy.options(), 0)
+    assert [s.action for s in policy.steps] == ["sft", "sft", "linear", "sft", "ties"]

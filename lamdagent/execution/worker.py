@@ -127,6 +127,18 @@ def evaluate_model(
     return out
 
 
+def _release(stats: dict[str, Any]) -> None:
+    """Free the action's memory before evaluation loads the model again; record what that bought."""
+    from lamdagent.hardware import release_memory, rss_mb
+
+    before = rss_mb()
+    release_memory()
+    stats["peak_rss_mb"] = round(before["peak"])
+    if "now" in before:
+        stats["rss_after_action_mb"] = round(before["now"])
+        stats["rss_after_release_mb"] = round(rss_mb()["now"])
+
+
 def _worker_stats(started: float) -> dict[str, Any]:
     """Where and when this job ran (wall-clock times), so overlapping trials can be checked afterwards."""
     return {"host": socket.gethostname(), "pid": os.getpid(), "started_at": started, "finished_at": time.time()}
@@ -142,6 +154,8 @@ def run_job(job: Job) -> JobResult:
             path, reused = Path(job.model_path or ""), True
         else:
             path, reused = make_model(job, timings, stats)
+            if not reused:
+                _release(stats)
         scores = evaluate_model(job, path, timings, stats) if job.tasks else {}
     except Exception as exc:  # noqa: BLE001 - any failure becomes a failed trial, never a crash of the caller
         traceback.print_exc()
