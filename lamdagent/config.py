@@ -158,14 +158,14 @@ def _demo_dict() -> dict[str, Any]:
                 "name": "tool_use_sft",
                 "kind": "sft",
                 "source": "builtin:tool_use",
-                "size": 32,
+                "size": 24,
                 "description": "function calls in the <tool_call> format",
             },
             {
                 "name": "instruction_sft",
                 "kind": "sft",
                 "source": "builtin:instruction_following",
-                "size": 32,
+                "size": 24,
                 "description": "answers that follow verifiable format instructions",
             },
             {
@@ -199,10 +199,10 @@ def _demo_dict() -> dict[str, Any]:
         "constraints": [{"task": "instruction_following", "min_delta": -0.01}],
         "actions": ["sft", "dpo", "linear", "ties", "slerp"],
         "params": {
-            "sft": {"lora_r": 16, "batch_size": 8, "max_length": 640, "max_steps": -1},
+            "sft": {"lora_r": 16, "batch_size": 4, "max_length": 640, "max_steps": -1, "num_epochs": 1},
             "dpo": {
                 "lora_r": 16,
-                "batch_size": 8,
+                "batch_size": 4,
                 "max_length": 640,
                 "max_steps": -1,
                 "num_epochs": 1,
@@ -210,7 +210,7 @@ def _demo_dict() -> dict[str, Any]:
             },
         },
         "grids": {
-            "sft": {"learning_rate": [2e-4, 5e-4], "num_epochs": [1, 2]},
+            "sft": {"learning_rate": [2e-4, 5e-4]},
             "linear": {"weight": [0.3, 0.5, 0.7]},
             "ties": {"density": [0.3, 0.7]},
             "slerp": {"t": [0.3, 0.5]},
