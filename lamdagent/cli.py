@@ -105,7 +105,8 @@ def _load(args: argparse.Namespace) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    console = Console()
+    # Piped into a log, rich would fold every line at 80 columns; the log keeps whole lines instead.
+    console = Console(soft_wrap=not sys.stdout.isatty())
     try:
         return int(COMMANDS[args.command](args, console) or 0)
     except LamdagentError as exc:
@@ -146,7 +147,8 @@ def print_summary(summary: Any, loop: Any, console: Console) -> None:
         console.print("no trial finished; see the trial errors with `lamdagent status`")
         return
     best = summary.best
-    console.print("best pipeline: " + escape(" → ".join(spec_text(s) for s in summary.pipeline)))
+    steps = (spec_text(s, loop.pool.grids.get(s.action, {})) for s in summary.pipeline)
+    console.print("best pipeline: " + escape(" → ".join(steps)))
     table = Table("model", "objective", "validation", "test")
     table.add_row(
         "base",
@@ -161,6 +163,12 @@ def print_summary(summary: Any, loop: Any, console: Console) -> None:
         format_metrics(best.test_metrics, primary),
     )
     console.print(table)
+    if "score" in base and best.score <= base["score"]:
+        console.print(
+            f"[yellow]no trial beat the base model[/] on validation ({best.score:.3f} ≤ {base['score']:.3f}): "
+            f"keep the base, or give the run more (`lamdagent run --resume --run-dir {summary.run_dir} --budget N "
+            "--wall-clock S`)"
+        )
     console.print(f"model: {loop.store.path(best.output_model or '')}")
     console.print(f"run:   {summary.run_dir}  (lamdagent report {summary.run_dir})")
 

@@ -307,6 +307,7 @@ class Loop:
             memory=self.ledger.memory(),
             base_metrics=metrics,
             model_scores=scores,
+            primary_metrics=self.ledger.get_meta("primary_metrics", {}),
             objective=self.objective().describe(),
             iteration=len(finished) + 1,
             seen_hashes=frozenset(seen),
@@ -447,11 +448,16 @@ class Loop:
         if trial.state == "finished":
             self._add_output(self.pool, trial)
         self._print_trial(trial)
-        update = self.policy.update_memory(self.view(), trial)
+        view = self.view()
+        update = self.policy.update_memory(view, trial)
         if update is not None:
             text, tokens = update
-            self.ledger.add_memory(text, trial.id)
-            self.ledger.log_event("memory_update", {"tokens": tokens, "chars": len(text)}, trial_id=trial.id)
+            kept = text == view.memory
+            if not kept:
+                self.ledger.add_memory(text, trial.id)
+            self.ledger.log_event(
+                "memory_update", {"tokens": tokens, "chars": len(text), "kept": kept}, trial_id=trial.id
+            )
 
     # -- output ---------------------------------------------------------------------------------------
     def best(self) -> TrialRecord | None:

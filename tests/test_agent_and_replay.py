@@ -37,8 +37,13 @@ def test_embedded_llm_agent_makes_only_valid_choices(tiny_model_dir, tmp_path):
     assert len({t.spec_hash for t in trials}) == 3  # never the same choice twice
     assert all(t.state == "finished" for t in trials), [t.error for t in trials]
     assert all(t.rationale for t in trials) and all(t.llm_tokens > 0 for t in trials)
+    # every trial asked for a memory rewrite; a copy of the prompt is not stored, anything else is
+    updates = loop.ledger.events("memory_update")
+    assert [e["trial_id"] for e in updates] == [t.id for t in trials]
+    assert all(e["payload"]["tokens"] > 0 for e in updates)
     versions = loop.ledger.memory_versions()
-    assert len(versions) == 3 and all(v["text"].strip() for v in versions)
+    assert len(versions) == sum(not e["payload"]["kept"] for e in updates)
+    assert all(v["text"].strip() and "Rewrite your memory" not in v["text"] for v in versions)
 
 
 def test_spearman_matches_hand_values():

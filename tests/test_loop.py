@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 import yaml
+from rich.console import Console
 
 from lamdagent.cli import main as cli_main
-from lamdagent.cli import status_dict
+from lamdagent.cli import print_summary, status_dict
 from lamdagent.config import RunConfig, load_config
 from lamdagent.errors import LamdagentError
 from lamdagent.ledger import Ledger
@@ -90,6 +91,13 @@ def test_random_run_fills_ledger_store_and_status(tiny_model_dir, tmp_path):
     assert {"id", "state", "action", "score"} <= set(status["trials"][0])
     assert status["budget"]["spent"]["iterations"] == 2
     assert summary.best is not None and summary.pipeline[-1].model_id() == summary.best.output_model
+    # the printed result says plainly when no trial beat the base
+    console = Console(record=True, width=200)
+    print_summary(summary, loop, console)
+    text = console.export_text()
+    assert "best pipeline: " in text and str(loop.store.path(summary.best.output_model)) in text
+    base_score = next(iter(summary.base.values()))["score"]
+    assert ("no trial beat the base model" in text) == (summary.best.score <= base_score)
 
 
 def test_cache_hit_fallback_flag_memory_and_token_budget(tiny_model_dir, tmp_path):

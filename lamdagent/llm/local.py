@@ -128,7 +128,7 @@ class LocalClient(LLMClient):
         scores: list[float] = []
         bs = self.config.batch_size
         for start in range(0, len(answers), bs):
-            scores += self._score(out.past_key_values, len(prompt_ids), first, answers[start : start + bs])
+            scores += self._score(out.cache, len(prompt_ids), first, answers[start : start + bs])
         return scores, len(prompt_ids) + sum(len(a) for a in answers)
 
     def _score(self, cache: Any, n_prompt: int, first: Any, answers: list[list[int]]) -> list[float]:
@@ -143,7 +143,7 @@ class LocalClient(LLMClient):
         past = copy.deepcopy(cache)
         past.batch_repeat_interleave(len(answers))
         with torch.no_grad():
-            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=past).logits
+            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=past).logits
         logprobs = torch.log_softmax(logits.float(), dim=-1)
         out: list[float] = []
         for row, answer in enumerate(answers):

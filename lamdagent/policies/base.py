@@ -37,6 +37,7 @@ class PolicyView:
     # initial model id -> task -> metric -> value
     base_metrics: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     model_scores: dict[str, float] = field(default_factory=dict)  # model id -> objective score
+    primary_metrics: dict[str, str] = field(default_factory=dict)  # task -> the metric its objective term uses
     objective: str = ""  # a sentence describing the goal, for prompts
     iteration: int = 0
     seen_hashes: frozenset[str] = frozenset()  # specs finished or running: never proposed twice

@@ -67,14 +67,17 @@ def fmt_value(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def task_scores(metrics: Mapping[str, Any]) -> dict[str, float]:
-    """One number per task: its `primary` or `score` metric, else its first (a bare number stays)."""
+def task_scores(metrics: Mapping[str, Any], primary: Mapping[str, str] | None = None) -> dict[str, float]:
+    """One number per task, the one the objective uses: the task's primary metric when known, else its
+    `primary` or `score` metric, else its first (a bare number stays)."""
     out = {}
     for task, values in metrics.items():
         if isinstance(values, int | float):
             out[task] = float(values)
         elif values:
-            key = next((k for k in ("primary", "score") if k in values), next(iter(values)))
+            named = (primary or {}).get(task)
+            keys = (named, "primary", "score") if named else ("primary", "score")
+            key = next((k for k in keys if k in values), next(iter(values)))
             out[task] = values[key]
     return out
 
@@ -119,6 +122,23 @@ def cap_text(text: str, limit: int) -> str:
     return cut[: end + 1] if end >= limit // 2 else cut[: limit - 1].rstrip() + "…"
 
 
+def echoes(answer: str, prompt: str, n: int = 6, share: float = 0.5) -> bool:
+    """Whether most of an answer's word n-grams are copied from the prompt (small models often do that)."""
+
+    def grams(text: str) -> set[tuple[str, ...]]:
+        words = text.lower().split()
+        return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+    mine = grams(answer)
+    return bool(mine) and len(mine & grams(prompt)) > share * len(mine)
+
+
+def _memory_text(view: PolicyView) -> str:
+    if view.memory:
+        return view.memory
+    return "(empty: no lesson written yet)" if view.history else "(empty: nothing has been tried yet)"
+
+
 @dataclass
 class _Tally:
     tokens: int = 0
@@ -152,7 +172,8 @@ class _Shown:
             origin = "initial model"
         else:
             origin = f"{ref.action}({', '.join(ref.parents)})" if ref else "unknown origin"
-        tasks = task_scores(self.view.base_metrics.get(model_id) or (trial.metrics if trial else {}))
+        metrics = self.view.base_metrics.get(model_id) or (trial.metrics if trial else {})
+        tasks = task_scores(metrics, self.view.primary_metrics)
         return f"{model_id}: {origin} -> {fmt_scores(self.view.model_scores.get(model_id), tasks)}"
 
     def models(self) -> str:
@@ -164,7 +185,7 @@ class _Shown:
         elif t.state == "running":
             outcome = "running"
         else:
-            outcome = f"{t.output_model}, {fmt_scores(t.score, task_scores(t.metrics))}"
+            outcome = f"{t.output_model}, {fmt_scores(t.score, task_scores(t.metrics, self.view.primary_metrics))}"
         return f"- #{t.id} {self.spec(t.spec)} -> {outcome}"
 
     def history(self, exclude: int | None = None) -> str:
@@ -290,7 +311,7 @@ class LLMPolicy(Policy):
         prompt = render(
             "step1_action.txt",
             objective=view.objective or DEFAULT_OBJECTIVE,
-            memory=view.memory or "(empty: nothing has been tried yet)",
+            memory=_memory_text(view),
             models=shown.models(),
             history=shown.history(),
             running=shown.running(extra),
@@ -327,7 +348,7 @@ class LLMPolicy(Policy):
             return render(
                 "step2_objects.txt",
                 objective=view.objective or DEFAULT_OBJECTIVE,
-                memory=view.memory or "(empty: nothing has been tried yet)",
+                memory=_memory_text(view),
                 action=action,
                 description=cands.description,
                 slots="\n".join(shown.slot(s) for s in cands.slots),
@@ -424,7 +445,9 @@ class LLMPolicy(Policy):
         return Proposal(spec, rationale=" ".join(w for w in (why1, why2) if w), llm_tokens=tally.tokens)
 
     def update_memory(self, view: PolicyView, trial: TrialRecord) -> tuple[str, int] | None:
-        """The LLM rewrites its memory from the last result and a compact history; None if it failed."""
+        """The LLM rewrites its memory from the last result and a compact history; None if it failed.
+
+        An empty answer or one that mostly copies the prompt keeps the old memory (its tokens still count)."""
         shown = _Shown(view, self.options.history_limit)
         last = shown.trial(trial)
         inputs = [i for v in trial.spec.inputs.values() for i in (v if isinstance(v, list) else [v])]
@@ -448,7 +471,9 @@ class LLMPolicy(Policy):
         except LLMError:
             return None
         text = cap_text(answer.text, limit)
-        return (text or view.memory, answer.tokens)
+        if not text or echoes(text, prompt):  # a copy of the prompt teaches nothing: keep what was there
+            return (view.memory, answer.tokens)
+        return (text, answer.tokens)
 
 
 def _model_ids(choice: dict[str, Any], cands: ActionCandidates) -> list[str]:

@@ -171,6 +171,29 @@ def test_memory_update_returns_capped_text_and_tokens():
     client = ScriptedClient([LLMError("timeout")])
     assert policy(client).update_memory(view, trial) is None
 
+    # a small model that copies its prompt back leaves the memory as it was, but its tokens count
+    client = ScriptedClient([prompt])
+    assert policy(client).update_memory(view, trial) == ("Nothing learned yet.", 15)
+
+
+def test_echo_is_a_mostly_copied_answer_not_a_quoted_spec():
+    from lamdagent.policies.llm import echoes
+
+    prompt = "Recent trials: - #1 sft(model=base, data=tool_sft; learning_rate=0.0001) -> m1, score 0.500"
+    assert echoes(prompt + " and", prompt)
+    assert not echoes("sft(model=base, data=tool_sft; learning_rate=0.0001) helped: try dpo on m1 next.", prompt)
+    assert not echoes("too short", prompt)
+
+
+def test_prompts_show_the_metric_the_objective_uses():
+    pool = make_pool()
+    view = make_view(pool)
+    view.base_metrics = {"base": {"tool_use": {"first": 0.9, "accuracy": 0.2}}}
+    view.primary_metrics = {"tool_use": "accuracy"}
+    client = ScriptedClient([STEP1, STEP2])
+    policy(client).propose(view)
+    assert "tool_use 0.200" in last_user(client.calls[0]) and "tool_use 0.900" not in last_user(client.calls[0])
+
 
 def test_factory_builds_the_client_from_the_run_config():
     from lamdagent.config import LLMConfig, PolicyConfig
@@ -209,3 +232,5 @@ def test_task_scores_take_the_primary_metric_or_a_bare_number():
         "b": 0.3,
         "c": 0.7,
     }
+    # the objective's metric wins over the first one: prompts show what the loop prints
+    assert task_scores({"c": {"f1": 0.7, "acc": 0.2}}, {"c": "acc"}) == {"c": 0.2}
