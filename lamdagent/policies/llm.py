@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random as _random
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -122,15 +123,19 @@ def cap_text(text: str, limit: int) -> str:
     return cut[: end + 1] if end >= limit // 2 else cut[: limit - 1].rstrip() + "…"
 
 
-def echoes(answer: str, prompt: str, n: int = 6, share: float = 0.5) -> bool:
-    """Whether most of an answer's word n-grams are copied from the prompt (small models often do that)."""
+def echoes(answer: str, prompt: str, template: str = "", n: int = 6, share: float = 0.5) -> bool:
+    """Whether an answer copies its prompt (small models often do): most of its word n-grams come from the
+    prompt, or any comes from the fixed wording of the prompt's template (its instructions)."""
 
     def grams(text: str) -> set[tuple[str, ...]]:
         words = text.lower().split()
         return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
 
     mine = grams(answer)
-    return bool(mine) and len(mine & grams(prompt)) > share * len(mine)
+    if not mine:
+        return False
+    fixed = set().union(*(grams(part) for part in re.split(r"\$\w+", template)))
+    return bool(mine & fixed) or len(mine & grams(prompt)) > share * len(mine)
 
 
 def _memory_text(view: PolicyView) -> str:
@@ -471,7 +476,8 @@ class LLMPolicy(Policy):
         except LLMError:
             return None
         text = cap_text(answer.text, limit)
-        if not text or echoes(text, prompt):  # a copy of the prompt teaches nothing: keep what was there
+        # a copy of the prompt teaches nothing: keep what was there
+        if not text or echoes(text, prompt, load_prompt("memory_update.txt")):
             return (view.memory, answer.tokens)
         return (text, answer.tokens)
 

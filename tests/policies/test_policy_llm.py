@@ -183,6 +183,10 @@ def test_echo_is_a_mostly_copied_answer_not_a_quoted_spec():
     assert echoes(prompt + " and", prompt)
     assert not echoes("sft(model=base, data=tool_sft; learning_rate=0.0001) helped: try dpo on m1 next.", prompt)
     assert not echoes("too short", prompt)
+    # any stretch of the template's instructions gives a copy away, even inside new words
+    template = "Trials:\n$history\n\nRewrite your memory in a few sentences (at most $max_chars characters)."
+    answer = "sft on tool data did not help; merges kept the score. Rewrite your memory in a few sentences (at"
+    assert echoes(answer, prompt, template) and not echoes(answer, prompt)
 
 
 def test_prompts_show_the_metric_the_objective_uses():
