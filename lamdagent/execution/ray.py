@@ -23,6 +23,7 @@ import contextlib
 import logging
 import math
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -104,11 +105,14 @@ def ray_temp_dir() -> Path:
     return path
 
 
-def session_pids(temp_dir: str, raylet_pid: int | None = None, node_id: str | None = None) -> list[int]:
-    """Processes of a local instance: their command line names its directory, or their environment names its
-    raylet or node. Ray's agents and workers rename themselves; workers (and the trial workers they start)
-    carry RAY_RAYLET_PID, the agents RAY_NODE_ID."""
-    me, needle = os.getpid(), temp_dir.encode()
+def session_pids(
+    temp_dir: str, raylet_pid: int | None = None, node_id: str | None = None, spare: int | None = None
+) -> list[int]:
+    """Processes of a local instance: their command line or an open file (Ray sends every process's output to
+    a log there) names its directory, or their environment names its raylet or node. Ray's agents and workers
+    rename themselves, which can also wipe what /proc shows of their environment; the trial workers that Ray
+    workers start carry RAY_RAYLET_PID."""
+    skip, needle = {os.getpid(), spare}, temp_dir.encode()
     markers = set()
     if raylet_pid:
         markers.add(f"RAY_RAYLET_PID={raylet_pid}".encode())
@@ -116,16 +120,26 @@ def session_pids(temp_dir: str, raylet_pid: int | None = None, node_id: str | No
         markers.add(f"RAY_NODE_ID={node_id}".encode())
     found = []
     for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == me:
+        if not entry.isdigit() or int(entry) in skip:
             continue
         try:
             ours = needle in Path(f"/proc/{entry}/cmdline").read_bytes()
             ours = ours or bool(markers & set(Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")))
+            ours = ours or _opens(int(entry), temp_dir)
         except OSError:  # gone, or not ours to read
             continue
         if ours:
             found.append(int(entry))
     return found
+
+
+def _opens(pid: int, directory: str) -> bool:
+    """Whether a process holds a file under `directory` open."""
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(directory + "/"):
+                return True
+    return False
 
 
 def find_raylet(temp_dir: str) -> int | None:
@@ -137,18 +151,21 @@ def find_raylet(temp_dir: str) -> int | None:
     return None
 
 
-def reap(temp_dir: str, raylet_pid: int | None, node_id: str | None = None) -> list[int]:
-    """Kill what is left of a local instance and remove its directory; returns the pids killed."""
-    killed = []
-    for _ in range(3):  # a dying raylet may still start a process: look again
-        pids = session_pids(temp_dir, raylet_pid, node_id)
+def reap(temp_dir: str, raylet_pid: int | None, node_id: str | None = None, driver: int | None = None) -> list[int]:
+    """Kill what is left of a local instance and remove its directory; returns the pids killed. The driver,
+    which holds the instance's logs open too, is spared: it may be stopping Ray and going on."""
+    killed: list[int] = []
+    quiet = 0
+    for _ in range(40):  # a dying raylet may still start a process: stop after two empty looks in a row
+        pids = session_pids(temp_dir, raylet_pid, node_id, spare=driver)
         for pid in pids:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
-        if not pids:
+        quiet = 0 if pids else quiet + 1
+        if quiet == 2:
             break
-        time.sleep(0.3)
+        time.sleep(0.25)
     shutil.rmtree(temp_dir, ignore_errors=True)
     return killed
 
@@ -182,7 +199,7 @@ class LocalRay:
         node = ray.get_runtime_context().get_node_id()
         read_end, write_end = os.pipe()
         reaper = subprocess.Popen(
-            [sys.executable, "-m", __name__, "--reap", str(temp_dir), raylet, node],
+            [sys.executable, "-m", __name__, "--reap", str(temp_dir), raylet, node, str(os.getpid())],
             stdin=read_end,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -337,17 +354,29 @@ class RayExecutor(Executor):
 
 
 def _reaper_main(argv: list[str]) -> int:
-    """`python -m lamdagent.execution.ray --reap TEMP_DIR RAYLET_PID NODE_ID`: wait for EOF on stdin, clean up."""
-    temp_dir, raylet, node = argv[0], int(argv[1]), argv[2]
+    """`python -m lamdagent.execution.ray --reap TEMP_DIR RAYLET_PID NODE_ID DRIVER_PID`: clean up once the
+    driver is gone, told by EOF on stdin or, should a forked child still hold the pipe open, by its pid."""
+    temp_dir, raylet, node, driver = argv[0], int(argv[1]), argv[2], int(argv[3])
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(OSError):
-        while os.read(0, 4096):
-            pass
-    reap(temp_dir, raylet or None, node or None)
+        while _alive(driver):
+            ready, _, _ = select.select([0], [], [], 0.5)
+            if ready and not os.read(0, 4096):
+                break
+    reap(temp_dir, raylet or None, node or None, driver)
     return 0
 
 
+def _alive(pid: int) -> bool:
+    """Whether a process runs (a zombie, dead but not yet waited for, does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--reap"] and len(sys.argv) == 5:
+    if sys.argv[1:2] == ["--reap"] and len(sys.argv) == 6:
         sys.exit(_reaper_main(sys.argv[2:]))
-    sys.exit("usage: python -m lamdagent.execution.ray --reap TEMP_DIR RAYLET_PID NODE_ID")
+    sys.exit("usage: python -m lamdagent.execution.ray --reap TEMP_DIR RAYLET_PID NODE_ID DRIVER_PID")
