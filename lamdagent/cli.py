@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -72,6 +74,18 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("run_dir")
     x.add_argument("dest")
     x.add_argument("--trial", type=int)
+
+    pl = sub.add_parser("plugins", help="list the plug-ins (actions, policies, executors, LLM backends, tasks)")
+    pl.add_argument("--json", action="store_true")
+
+    ar = sub.add_parser("arena", help="compare search policies on a pipeline table, many seeds each")
+    ar.add_argument("table", help="a pipeline table (.jsonl or .jsonl.gz) with its space in the header")
+    ar.add_argument("--policies", default="random,greedy,tpe", help="comma-separated policy names")
+    ar.add_argument("--seeds", type=int, default=20, help="runs per policy (seeds 0..N-1)")
+    ar.add_argument("--budget", type=int, default=20, help="trials per run")
+    ar.add_argument("--no-bootstrap", action="store_true", help="score every seed on the recorded items alone")
+    ar.add_argument("--out", help="folder for arena.json and arena.png (default: runs/arena-<table name>)")
+    ar.add_argument("--json", action="store_true", help="print the result as JSON")
     return p
 
 
@@ -80,9 +94,9 @@ def _config_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", nargs="?", help="run config YAML")
     p.add_argument("--budget", type=int, help="iterations (trials) to run")
     p.add_argument("--wall-clock", type=float, help="wall-clock budget in seconds")
-    p.add_argument("--policy", help="llm, random, greedy or fixed")
+    p.add_argument("--policy", help="a policy name: llm, random, greedy, fixed, … (`lamdagent plugins`)")
     p.add_argument("--data-scale", type=float, help="fraction of every dataset to use (0, 1]")
-    p.add_argument("--executor", choices=["local", "ray"], help="where trials run")
+    p.add_argument("--executor", help="where trials run: local, ray, … (`lamdagent plugins`)")
     p.add_argument("--parallel", type=int, help="trials at once")
 
 
@@ -109,77 +123,51 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(soft_wrap=not sys.stdout.isatty())
     try:
         return int(COMMANDS[args.command](args, console) or 0)
-    except LamdagentError as exc:
-        Console(stderr=True).print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    except (LamdagentError, sqlite3.Error, OSError) as exc:
+        message = str(exc) if isinstance(exc, LamdagentError) else system_error(exc, args)
+        Console(stderr=True).print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         Console(stderr=True).print("interrupted; continue with `lamdagent run --resume --run-dir DIR`")
         return 130
 
 
+def system_error(exc: sqlite3.Error | OSError, args: argparse.Namespace) -> str:
+    """A database or file-system failure as one line: which file, what happened, what to do."""
+    run = getattr(args, "run_dir", None) or getattr(args, "new_run_dir", None)
+    resume = f"; then continue with `lamdagent run --resume --run-dir {run}`" if args.command == "run" else ""
+    if isinstance(exc, sqlite3.Error):
+        where = f"{run}/ledger.sqlite" if run else "the run's ledger"
+        return f"{where}: SQLite error ({exc}); check the disk and the file's permissions{resume}"
+    where = exc.filename or (str(run) if run else "a file")
+    if exc.errno == errno.ENOSPC:
+        return f"{where}: no space left on the device; free some space{resume}"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"{where}: {exc.strerror}; pick a location you may write to{resume}"
+    return f"{where}: {exc.strerror or exc}{resume}"
+
+
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    from lamdagent.console import print_summary
     from lamdagent.loop import Loop
 
     cfg = _load(args)
-    loop = Loop(cfg, args.run_dir, resume=args.resume, console=console, executor=_executor(cfg))
-    summary = loop.run()
-    print_summary(summary, loop, console)
+    loop = Loop.open(cfg, args.run_dir, resume=args.resume, console=console)
+    try:
+        summary = loop.run()
+    finally:
+        loop.ctx.close()
+    print_summary(summary, console)
     return 0
-
-
-def _executor(cfg: Any) -> Any:
-    if cfg.executor.kind == "ray":
-        from lamdagent.execution.ray import RayExecutor
-
-        return RayExecutor.from_config(cfg.executor)
-    return None
-
-
-def print_summary(summary: Any, loop: Any, console: Console) -> None:
-    from lamdagent.loop import format_metrics
-    from lamdagent.policies.llm import spec_text
-
-    console.rule("result")
-    primary = loop.ledger.get_meta("primary_metrics", {})
-    base = summary.base.get(next(iter(summary.base), ""), {})
-    console.print(f"stopped by: {summary.stopped_by}; {summary.trials} trials in {summary.elapsed_s:.0f} s")
-    if summary.best is None:
-        console.print("no trial finished; see the trial errors with `lamdagent status`")
-        return
-    best = summary.best
-    steps = (spec_text(s, loop.pool.grids.get(s.action, {})) for s in summary.pipeline)
-    console.print("best pipeline: " + escape(" → ".join(steps)))
-    table = Table("model", "objective", "validation", "test")
-    table.add_row(
-        "base",
-        f"{base.get('score', 0):.3f}",
-        format_metrics(base.get("metrics", {}), primary),
-        format_metrics(base.get("test_metrics", {}), primary),
-    )
-    table.add_row(
-        best.output_model or "",
-        f"{best.score:.3f}",
-        format_metrics(best.metrics, primary),
-        format_metrics(best.test_metrics, primary),
-    )
-    console.print(table)
-    if "score" in base and best.score <= base["score"]:
-        console.print(
-            f"[yellow]no trial beat the base model[/] on validation ({best.score:.3f} ≤ {base['score']:.3f}): "
-            f"keep the base, or give the run more (`lamdagent run --resume --run-dir {summary.run_dir} --budget N "
-            "--wall-clock S`)"
-        )
-    console.print(f"model: {loop.store.path(best.output_model or '')}")
-    console.print(f"run:   {summary.run_dir}  (lamdagent report {summary.run_dir})")
 
 
 def status_dict(run_dir: Path) -> dict[str, Any]:
     """The stable JSON of `lamdagent status --json`."""
     from lamdagent.ledger import Ledger
+    from lamdagent.rundir import open_existing
     from lamdagent.runinfo import load_run
 
-    if not (run_dir / Ledger.FILENAME).is_file():
-        raise LamdagentError(f"{run_dir} holds no run (no {Ledger.FILENAME}); start one with `lamdagent run`")
+    open_existing(run_dir, command="show")
     with Ledger(run_dir) as ledger:
         trials = ledger.trials()
         cfg = ledger.get_meta("config", {})
@@ -336,6 +324,71 @@ def cmd_replay(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_plugins(args: argparse.Namespace, console: Console) -> int:
+    from lamdagent.plugins import describe_plugins
+
+    described = describe_plugins()
+    if args.json:
+        print(json.dumps(described, indent=1))
+        return 0
+    for kind, items in described.items():
+        console.rule(f"[bold]{kind}[/]")
+        for name, options in items.items():
+            console.print(f"[cyan]{escape(name)}[/]")
+            for opt, info in options.items():
+                bounds = " ".join(f"{k}={info[k]}" for k in ("minimum", "maximum", "enum") if k in info)
+                text = f"  {opt} = {info.get('default', '(required)')}  {bounds}  {info.get('description', '')}"
+                console.print(escape(text))
+    return 0
+
+
+def cmd_arena(args: argparse.Namespace, console: Console) -> int:
+    from lamdagent.arena import format_interval, run_arena, write_outputs
+
+    policies = [p.strip() for p in args.policies.split(",") if p.strip()]
+    name = Path(args.table).name.removesuffix(".gz").removesuffix(".jsonl")
+    out = Path(args.out) if args.out else Path("runs") / f"arena-{name}"
+
+    def progress(run: Any) -> None:
+        if not args.json:
+            console.print(
+                f"{run.policy} seed {run.seed}: best {run.best_so_far[-1]:.3f} after {run.trials} trials "
+                f"({run.failed} failed, {run.duplicates + run.noops} repeats/no-ops, {run.wall_seconds:.1f} s)",
+                highlight=False,
+            )
+
+    result = run_arena(
+        args.table, policies, args.seeds, args.budget, bootstrap=not args.no_bootstrap, progress=progress
+    )
+    paths = write_outputs(result, out)
+    if args.json:
+        print(json.dumps(result, indent=1))
+        return 0
+    best = result["table_best"]
+    table = Table(title=f"{result['name'] or name}: {args.seeds} seeds x {args.budget} trials, mean [95% interval]")
+    table.add_column("policy")
+    for k in result["checkpoints"]:
+        table.add_column(f"best@{k}")
+    for column in ("ship test", "regret", "test regret", "repeats", "agent s"):
+        table.add_column(column)
+    for policy, s in result["policies"].items():
+        table.add_row(
+            policy,
+            *[format_interval(s["best_so_far"][str(k)]) for k in result["checkpoints"]],
+            format_interval(s["shipped_test"]),
+            format_interval(s["regret"]),
+            format_interval(s["test_regret"]),
+            format_interval(s["duplicate_or_noop_fraction"], 2),
+            format_interval(s["agent_seconds"], 2),
+        )
+    console.print(table)
+    if best["validation"] is not None:
+        console.print(f"table best: validation {best['validation']:.3f}, test {best['test']:.3f}", highlight=False)
+    shown = ", ".join(str(p) for p in paths.values() if p)
+    console.print(f"wrote {shown}" + ("" if paths["png"] else " (no plot: pip install matplotlib)"), highlight=False)
+    return 0
+
+
 COMMANDS = {
     "run": cmd_run,
     "config": cmd_config,
@@ -345,6 +398,8 @@ COMMANDS = {
     "eval": cmd_eval,
     "actions": cmd_actions,
     "export": cmd_export,
+    "plugins": cmd_plugins,
+    "arena": cmd_arena,
 }
 
 if __name__ == "__main__":

@@ -5,14 +5,19 @@ Every model forbids unknown keys, so a typo becomes a one-line error naming the 
 
 from __future__ import annotations
 
+import itertools
+import math
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from lamdagent.errors import LamdagentError
+from lamdagent.errors import LamdagentError, one_line
 from lamdagent.models.embedded import EMBEDDED_NAME
+from lamdagent.spec import EvalSettings, TaskSpec
 
 
 class _Strict(BaseModel):
@@ -43,11 +48,26 @@ class DatasetConfig(_Strict):
         return self
 
 
-class TaskConfig(_Strict):
-    name: str
-    source: str = Field(description="builtin:tool_use, bfcl, ifeval, gsm8k, lm_eval:<task>, or a task YAML file")
+class TaskConfig(TaskSpec):
+    """A task of the run: what `TaskSpec` says, and its weight in the objective."""
+
     weight: float = Field(default=1.0, ge=0)
-    options: dict[str, Any] = Field(default_factory=dict)
+
+
+def check_task(task: TaskSpec) -> None:
+    """A task's source exists and its options fit the source's options model (lm-eval and YAML tasks are
+    checked when they are built, since that reads their files)."""
+    from lamdagent.evaluation.tasks import LM_EVAL_PREFIX, SHARED_OPTIONS, YAML_SUFFIXES, known_sources
+    from lamdagent.evaluation.tasks import TASKS as SOURCES
+
+    if task.source.startswith(LM_EVAL_PREFIX) or task.source.lower().endswith(YAML_SUFFIXES):
+        return
+    if task.source not in SOURCES:
+        raise LamdagentError(
+            f"tasks.{task.name}.source: unknown source {task.source!r}; known: {', '.join(known_sources())}"
+        )
+    options = {k: v for k, v in task.options.items() if k not in SHARED_OPTIONS}
+    SOURCES.options(task.source, options, f"tasks.{task.name}.options")
 
 
 class ConstraintConfig(_Strict):
@@ -56,35 +76,19 @@ class ConstraintConfig(_Strict):
     min: float | None = Field(default=None, ge=0, le=1, description="absolute lower bound")
 
 
-class LLMConfig(BaseModel):
-    """The agent LLM. Backend-specific keys (retries, structured_output, n_threads, device, …) pass through and
-    are checked by the backend itself when the run starts (see lamdagent/llm/)."""
+class PluginSection(BaseModel):
+    """A config section that names a plug-in; its other keys are the plug-in's options, checked against the
+    options model the plug-in declares (see `lamdagent.registry`) when the whole config is validated."""
 
     model_config = ConfigDict(extra="allow")
 
-    backend: Literal["local", "openai", "llamacpp"] = "local"
-    model: str = EMBEDDED_NAME
-    base_url: str | None = None
-    api_key_env: str | None = Field(default=None, description="NAME of the environment variable holding the key")
-    temperature: float = Field(default=0.0, ge=0, le=2)
-    max_tokens: int = Field(default=256, ge=16)
-    timeout_s: float = Field(default=120, gt=0)
-
-
-class PolicyConfig(_Strict):
-    name: str = "llm"
-    llm: LLMConfig = Field(default_factory=LLMConfig)
-    max_retries: int = Field(default=2, ge=0, le=10)
-    pipeline: list[dict[str, Any]] | None = Field(default=None, description="steps for the `fixed` policy")
-    mode: Literal["auto", "json", "choose"] | None = Field(
-        default=None, description="llm policy: auto (constrained when the backend can), json, or choose"
-    )
-    memory_max_chars: int | None = Field(default=None, ge=100, description="llm policy: memory length cap")
-    history_limit: int | None = Field(default=None, ge=0, description="llm policy: trials shown in prompts")
-
     def options(self) -> dict[str, Any]:
-        """What a policy factory receives: the keys that were set (each policy checks the ones it takes)."""
-        return self.model_dump(mode="json", exclude_none=True)
+        """The section without the plug-in's name: what the plug-in's options model receives."""
+        return dict(self.model_extra or {})
+
+
+class PolicyConfig(PluginSection):
+    name: str = Field(default="llm", description="llm, random, greedy, fixed, ... (`lamdagent plugins`)")
 
 
 class BudgetConfig(_Strict):
@@ -93,18 +97,11 @@ class BudgetConfig(_Strict):
     llm_tokens: int | None = Field(default=None, ge=1)
 
 
-class ExecutorConfig(_Strict):
-    kind: Literal["local", "ray"] = "local"
-    parallel: int = Field(default=1, ge=1)
-    timeout_s: float = Field(default=3600, gt=0)
-    ray_address: str | None = None
-    cpus_per_trial: float = Field(default=1, gt=0)
-    gpus_per_trial: float = Field(default=0, ge=0)
+class ExecutorConfig(PluginSection):
+    kind: str = Field(default="local", description="local or ray (`lamdagent plugins`)")
 
 
-class EvalConfig(_Strict):
-    batch_size: int = Field(default=16, ge=1)
-    limit: int | None = Field(default=None, ge=1, description="at most this many items per task and split")
+EvalConfig = EvalSettings
 
 
 class RunConfig(_Strict):
@@ -145,7 +142,29 @@ class RunConfig(_Strict):
         for c in self.constraints:
             if c.task not in tasks:
                 raise ValueError(f"constraint on unknown task {c.task!r}; tasks are {sorted(tasks)}")
+        try:
+            # the sections hold every option, defaults filled in, so `lamdagent config` shows what will run
+            policy = self.policy_options().model_dump(mode="json")
+            executor = self.executor_options().model_dump(mode="json")
+            for task in self.tasks:
+                check_task(task)
+        except LamdagentError as exc:
+            raise ValueError(str(exc)) from None
+        self.policy = PolicyConfig(name=self.policy.name, **policy)
+        self.executor = ExecutorConfig(kind=self.executor.kind, **executor)
         return self
+
+    def policy_options(self) -> Any:
+        """The policy's options, typed by the model the policy declares."""
+        from lamdagent.policies import policy_options
+
+        return policy_options(self.policy.name, self.policy.options())
+
+    def executor_options(self) -> Any:
+        """The executor's options, typed by the model the executor declares."""
+        from lamdagent.execution import EXECUTORS
+
+        return EXECUTORS.options(self.executor.kind, self.executor.options(), "executor")
 
 
 def _demo_dict() -> dict[str, Any]:
@@ -225,14 +244,6 @@ def default_config() -> RunConfig:
     return RunConfig.model_validate(_demo_dict())
 
 
-def _one_line(exc: ValidationError, where: str) -> str:
-    err = exc.errors()[0]
-    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    msg = err["msg"].removeprefix("Value error, ")
-    hint = "; remove it or fix its spelling" if err["type"] == "extra_forbidden" else ""
-    return f"{where}: {key}: {msg}{hint}"
-
-
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Read a YAML config (or the demo default), apply dotted CLI overrides, validate."""
     if path is None:
@@ -242,22 +253,227 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         p = Path(path)
         if not p.is_file():
             raise LamdagentError(f"config file {p} not found; pass a YAML file or omit it to run the embedded demo")
-        try:
-            raw = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as exc:
-            line = getattr(getattr(exc, "problem_mark", None), "line", None)
-            at = f" line {line + 1}" if line is not None else ""
-            raise LamdagentError(f"{p}{at}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        raw = read_yaml(p)
         if not isinstance(raw, dict):
             raise LamdagentError(f"{p}: the top level must be a mapping of settings")
         where = str(p)
     for dotted, value in (overrides or {}).items():
         node = raw
         *parents, leaf = dotted.split(".")
-        for key in parents:
+        for depth, key in enumerate(parents):
             node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                at = ".".join(parents[: depth + 1])
+                raise LamdagentError(f"{where}: {at} must be a mapping to set {dotted}; fix it in the config")
         node[leaf] = value
+    check_secrets(raw, where)  # before anything else reads, prints or stores the config
     try:
-        return RunConfig.model_validate(raw)
+        cfg = RunConfig.model_validate(raw)
     except ValidationError as exc:
-        raise LamdagentError(_one_line(exc, where)) from None
+        raise LamdagentError(one_line(exc, where)) from None
+    check_dataset_names(cfg, where)
+    check_actions(cfg, where)
+    return cfg
+
+
+# ------------------------------------------------------------------ checks beyond the models' own
+class DuplicateKeyError(yaml.YAMLError):
+    """A mapping that repeats a key: YAML would silently keep the last value, hiding the first."""
+
+    def __init__(self, key: object, line: int, first: int) -> None:
+        super().__init__(f"key {key!r} on line {line} repeats the one on line {first}")
+        self.key, self.line, self.first = key, line, first
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` that refuses a repeated key in one mapping (merge keys `<<` may still be overridden)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                if key in seen:
+                    raise DuplicateKeyError(key, line, seen[key])
+                seen[key] = line
+            except TypeError:  # an unhashable key: the base class reports it
+                continue
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: Path) -> Any:
+    """A YAML file's contents; a syntax error or a repeated key is one line naming the file, the line and the fix."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise LamdagentError(f"{path}: not UTF-8 text; save the config as UTF-8") from None
+    except OSError as exc:
+        raise LamdagentError(f"{path}: cannot be read ({exc.strerror}); check the path and its permissions") from None
+    try:
+        return yaml.load(text, Loader=UniqueKeyLoader) or {}  # noqa: S506 - a SafeLoader subclass
+    except DuplicateKeyError as exc:
+        raise LamdagentError(
+            f"{path} line {exc.line}: key {exc.key!r} appears twice in the same mapping (also on line {exc.first}); "
+            "keep one"
+        ) from None
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        at = f" line {line + 1}" if line is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise LamdagentError(f"{path}{at}: not valid YAML ({problem}); fix the syntax there") from None
+
+
+_CREDENTIAL_WORDS = frozenset({"token", "password", "passwd", "passphrase", "secret", "authorization", "apikey"})
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_USE_ENV = "put the key in an environment variable and name that variable with api_key_env"
+
+
+def _credential_key(key: str) -> bool:
+    """Whether a key's name says it holds a credential (`api_key`, `hf_token`, `clientSecret`, ...).
+
+    Whole words only, so `max_tokens` or `tokenizer` pass; a key ending in `_env` names a variable instead.
+    """
+    if key.lower().endswith("_env"):
+        return False
+    words = [w for w in re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", key).lower()) if w]
+    pairs = {a + b for a, b in zip(words, words[1:], strict=False)}
+    return bool(_CREDENTIAL_WORDS & (set(words) | pairs))
+
+
+def _walk(value: Any, path: str = "") -> Iterator[tuple[str, Any, Any]]:
+    """(path, key, value) of every node below `value`; paths read `policy.llm.base_url`, `datasets[2].name`."""
+    if isinstance(value, dict):
+        for key, child in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            yield here, key, child
+            yield from _walk(child, here)
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            here = f"{path}[{i}]"
+            yield here, None, child
+            yield from _walk(child, here)
+
+
+def check_secrets(raw: Any, where: str = "config") -> None:
+    """Refuse a config that holds a credential, or that turns on code execution from a model repository.
+
+    Keys are read from the environment variable a config names, never from the config itself: a config is
+    copied into the run directory and the ledger, shown to the agent and printed by `lamdagent config`.
+    """
+    from lamdagent.secrets import has_userinfo, looks_like_key
+
+    for path, key, value in _walk(raw):
+        if isinstance(key, str) and key.lower() == "trust_remote_code" and value is not False:
+            raise LamdagentError(
+                f"{where}: {path}: lamdagent never runs code from a model repository; remove trust_remote_code"
+            )
+        if isinstance(key, str) and _credential_key(key):
+            raise LamdagentError(f"{where}: {path}: a config may not hold a credential; {_USE_ENV}")
+        if not isinstance(value, str):
+            continue
+        if has_userinfo(value):
+            raise LamdagentError(
+                f"{where}: {path}: the URL carries a user name or password; drop it from the URL and {_USE_ENV}"
+            )
+        if looks_like_key(value):
+            raise LamdagentError(f"{where}: {path}: the value looks like an API key or token; {_USE_ENV}")
+        if isinstance(key, str) and key.lower().endswith("_env") and not _ENV_NAME.fullmatch(value):
+            raise LamdagentError(
+                f"{where}: {path}: {value[:40]!r} is not an environment variable name; give the NAME of the "
+                "variable that holds the key"
+            )
+
+
+def check_dataset_names(cfg: RunConfig, where: str = "config") -> None:
+    """Dataset names become file names in the run (`RUN/data/<name>.jsonl`): refuse any that could escape it."""
+    from lamdagent.data.formats import NAME_RULE, valid_name
+
+    for i, d in enumerate(cfg.datasets):
+        if not valid_name(d.name):
+            raise LamdagentError(f"{where}: datasets[{i}].name {d.name!r} is not a valid dataset name; {NAME_RULE}")
+
+
+MAX_GRID_COMBINATIONS = 100_000  # beyond this, each value is still checked alone, but not every combination
+
+
+def check_actions(cfg: RunConfig, where: str = "config") -> None:
+    """Check `actions`, `params` and `grids` against each action type's parameter model, so a bad value fails
+    when the config loads rather than trials later: every name enabled and known, every grid a non-empty list
+    of distinct valid values, and every combination of the fixed params with one value per grid parameter
+    accepted by the model."""
+    import lamdagent.actions  # noqa: F401 - registers the built-in action types
+    from lamdagent.actions.base import ACTIONS
+
+    known = ACTIONS.names()
+    for i, name in enumerate(cfg.actions):
+        if name not in known:
+            raise LamdagentError(f"{where}: actions[{i}]: unknown action {name!r}; known: {', '.join(known)}")
+        if cfg.actions.index(name) != i:
+            raise LamdagentError(f"{where}: actions[{i}]: {name!r} is listed twice; keep one")
+    for section, entries in (("params", cfg.params), ("grids", cfg.grids)):
+        for action in entries:
+            if action not in cfg.actions:
+                raise LamdagentError(
+                    f"{where}: {section}.{action}: action {action!r} is not enabled; add it to `actions` or remove "
+                    "this entry"
+                )
+    for action in cfg.actions:
+        model = ACTIONS.get(action).Params
+        fields = sorted(model.model_fields)
+        fixed = dict(cfg.params.get(action, {}))
+        grid = dict(cfg.grids.get(action, {}))
+        for section, names in (("params", fixed), ("grids", grid)):
+            for pname in names:
+                if pname not in model.model_fields:
+                    raise LamdagentError(
+                        f"{where}: {section}.{action}.{pname}: {action!r} has no parameter {pname!r}; valid: "
+                        f"{', '.join(fields)}"
+                    )
+        try:
+            model.model_validate(fixed)
+        except ValidationError as exc:
+            raise LamdagentError(f"{where}: {one_line(exc, f'params.{action}')}; see `lamdagent actions`") from None
+        for pname, values in grid.items():
+            if pname in fixed:
+                raise LamdagentError(
+                    f"{where}: grids.{action}.{pname}: also fixed in params.{action}; keep it in one of the two"
+                )
+            if not values:
+                raise LamdagentError(
+                    f"{where}: grids.{action}.{pname}: the list of values is empty; give at least one or remove it"
+                )
+            parsed: list[Any] = []
+            for k, value in enumerate(values):
+                try:
+                    checked = getattr(model.model_validate({**fixed, pname: value}), pname)
+                except ValidationError as exc:
+                    # only the value's own errors here; checks across fields come with the combinations below
+                    own = [e for e in exc.errors() if tuple(e["loc"][:1]) == (pname,)]
+                    if own:
+                        msg = str(own[0]["msg"]).removeprefix("Value error, ")
+                        raise LamdagentError(
+                            f"{where}: grids.{action}.{pname}[{k}]: {value!r} is not valid: {msg}; "
+                            "see `lamdagent actions`"
+                        ) from None
+                    checked = value
+                if checked in parsed:
+                    raise LamdagentError(
+                        f"{where}: grids.{action}.{pname}[{k}]: {value!r} repeats an earlier value; list each once"
+                    )
+                parsed.append(checked)
+        if not grid or math.prod(len(v) for v in grid.values()) > MAX_GRID_COMBINATIONS:
+            continue
+        keys = list(grid)
+        for combo in itertools.product(*(grid[n] for n in keys)):
+            chosen = dict(zip(keys, combo, strict=True))
+            try:
+                model.model_validate({**fixed, **chosen})
+            except ValidationError as exc:
+                shown = ", ".join(f"{n}={v!r}" for n, v in chosen.items())
+                raise LamdagentError(
+                    f"{where}: grids.{action}: the combination {shown} with params.{action} is not valid: "
+                    f"{one_line(exc, '')}; change a grid value or a fixed parameter"
+                ) from None

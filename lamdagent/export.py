@@ -12,11 +12,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lamdagent.errors import LamdagentError
 from lamdagent.ledger import TrialRecord
-from lamdagent.models.store import CARD_FILE, ModelStore, card_name
+from lamdagent.models.card import CARD_FILE, card_name, front_matter
+from lamdagent.models.store import ModelStore
 from lamdagent.runinfo import BaseModelInfo, RunInfo, finite, load_run
 from lamdagent.spec import ModelRef
 
@@ -49,18 +48,12 @@ def render_export_card(run: RunInfo, trial: TrialRecord) -> str:
     """The exported model's README.md: front matter for the Hub, scores, lineage and the replayable pipeline."""
     model_id = str(trial.output_model)
     roots = run.root_bases(model_id)
-    root_names = list(dict.fromkeys(_base_card_name(b) for b in roots))
-    front: dict[str, Any] = {
-        "base_model": root_names[0] if len(root_names) == 1 else root_names,
-        "base_model_relation": "merge" if len(root_names) > 1 else "finetune",
-        "library_name": "transformers",
-        "tags": ["lamdagent", *sorted({s.action for s in run.pipeline(model_id)})],
-    }
+    nodes = run.nodes()
+    merged = any(len(nodes[m].parents) > 1 for m in run.lineage(model_id))  # some step combined models
+    tags = sorted({s.action for s in run.pipeline(model_id)})
     base = roots[0] if roots else None
     lines = [
-        "---",
-        yaml.safe_dump(front, sort_keys=False).rstrip(),
-        "---",
+        front_matter([_base_card_name(b) for b in roots], merged, tags),
         "",
         f"# {model_id}",
         "",
@@ -89,7 +82,6 @@ def render_export_card(run: RunInfo, trial: TrialRecord) -> str:
                 f"| {task} | {metric} | {_fmt(val.get(metric))} | {_fmt(test.get(metric))} "
                 f"| {_fmt(bval.get(metric))} | {_fmt(btest.get(metric))} |"
             )
-    nodes = run.nodes()
 
     def describe(m: str) -> str:
         if m in run.bases:
@@ -124,7 +116,12 @@ def export_model(run_dir: str | Path, dest: str | Path, trial_id: int | None = N
     """Copy the chosen model to `dest` (which must be new or empty) and write its card; returns `dest`."""
     run = load_run(run_dir)
     trial = _pick(run, trial_id)
-    dest = Path(dest)
+    dest = Path(dest).expanduser()
+    target, run_root = dest.resolve(), run.run_dir.resolve()
+    if target == run_root or run_root in target.parents:
+        raise LamdagentError(f"{dest} is inside the run directory {run.run_dir}; export to a new directory outside it")
+    if target == Path.cwd().resolve():
+        raise LamdagentError(f"{dest} is the current directory; export to a new directory, e.g. ./best-model")
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise LamdagentError(f"{dest} already exists and is not empty; give a new directory or remove it first")
     model_id = str(trial.output_model)
@@ -135,14 +132,14 @@ def export_model(run_dir: str | Path, dest: str | Path, trial_id: int | None = N
         )
     src = ModelStore(run.models_dir).path(model_id)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
+    staging = target.with_name(f".{target.name}.partial-{os.getpid()}")  # resolved: "." has no name
     shutil.rmtree(staging, ignore_errors=True)
     try:
         shutil.copytree(src, staging, ignore=shutil.ignore_patterns(CARD_FILE, ".*"))
         (staging / CARD_FILE).write_text(render_export_card(run, trial), encoding="utf-8")
-        if dest.exists():
-            dest.rmdir()  # empty, checked above
-        staging.rename(dest)
+        if target.exists():
+            target.rmdir()  # empty, checked above
+        staging.rename(target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from lamdagent.actions.base import ACTIONS, ActionType
 from lamdagent.errors import LamdagentError
-from lamdagent.spec import ActionSpec, DatasetRef, ModelRef
+from lamdagent.spec import ActionSpec, DatasetRef, ModelRef, as_ids
 
 SlotKind = Literal["model", "sft_data", "pref_data", "param"]
 
@@ -59,7 +59,11 @@ class Candidates:
                 raise ValueError(f"slot {slot.name!r} is missing; choose from {list(slot.options)}")
             value = choice[slot.name]
             if slot.count > 1:
-                if not isinstance(value, list) or len(value) != slot.count or len(set(map(str, value))) != slot.count:
+                if (
+                    not isinstance(value, list | tuple)
+                    or len(value) != slot.count
+                    or len(set(map(str, value))) != slot.count
+                ):
                     raise ValueError(f"slot {slot.name!r} needs a list of {slot.count} distinct options")
                 bad = [v for v in value if v not in slot.options]
                 if bad:
@@ -71,7 +75,7 @@ class Candidates:
                     raise ValueError(f"slot {slot.name!r}: {value!r} is not one of {list(slot.options)}")
                 value = match[0]
             clean[slot.name] = value
-        used = [i for s in cands.slots if s.kind == "model" for i in _ids(clean[s.name])]
+        used = [i for s in cands.slots if s.kind == "model" for i in as_ids(clean[s.name])]
         if len(set(used)) != len(used):
             raise ValueError(f"a model may fill only one model slot; got {used}")
         extra = set(choice) - {s.name for s in cands.slots}
@@ -82,7 +86,7 @@ class Candidates:
     def build_spec(self, action: str, choice: dict[str, Any]) -> ActionSpec:
         clean = self.validate_choice(action, choice)
         cands = self.actions[action]
-        inputs: dict[str, str | list[str]] = {}
+        inputs: dict[str, Any] = {}
         params: dict[str, Any] = dict(self.pool.fixed_params.get(action, {}))
         for slot in cands.slots:
             if slot.kind == "param":
@@ -91,7 +95,7 @@ class Candidates:
                 inputs[slot.name] = clean[slot.name]
         action_type: type[ActionType] = ACTIONS.get(action)
         params = action_type.parse_params(params).model_dump(mode="json")
-        ids = [i for v in inputs.values() for i in _ids(v)]
+        ids = [i for v in inputs.values() for i in as_ids(v)]
         return ActionSpec(
             action=action,
             inputs=inputs,
@@ -115,10 +119,6 @@ class Candidates:
             else:
                 choice[slot.name] = rng.choice(list(slot.options))
         return action, choice
-
-
-def _ids(value: str | list[str]) -> list[str]:
-    return value if isinstance(value, list) else [value]
 
 
 @dataclass

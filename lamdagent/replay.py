@@ -18,8 +18,8 @@ from lamdagent.config import RunConfig
 from lamdagent.errors import LamdagentError
 from lamdagent.ledger import TrialRecord
 from lamdagent.loop import Loop
-from lamdagent.policies.llm import spec_text
 from lamdagent.runinfo import load_run
+from lamdagent.spec import spec_text
 
 
 @dataclass
@@ -77,24 +77,24 @@ def replay(
     if base_model is not None and len(cfg.base_models) != 1:
         raise LamdagentError("--base-model replaces a single initial model; this run had several")
     steps, step_of = run.build_steps([t.output_model or "" for t in chosen])
-    new_cfg = cfg.model_copy(
-        update={
-            "data_scale": data_scale if data_scale is not None else cfg.data_scale,
-            "base_models": [base_model] if base_model else cfg.base_models,
-            "policy": cfg.policy.model_copy(update={"name": "fixed", "pipeline": steps}),
-            "budget": cfg.budget.model_copy(
-                update={"iterations": len(steps), "wall_clock_s": None, "llm_tokens": None}
-            ),
-        }
+    raw = cfg.model_dump(mode="json")
+    raw.update(
+        data_scale=data_scale if data_scale is not None else cfg.data_scale,
+        base_models=[base_model] if base_model else cfg.base_models,
+        policy={"name": "fixed", "pipeline": steps, "llm": cfg.policy_options().llm},
+        budget={**raw["budget"], "iterations": len(steps), "wall_clock_s": None, "llm_tokens": None},
     )
-    new_cfg = RunConfig.model_validate(new_cfg.model_dump())
+    new_cfg = RunConfig.model_validate(raw)
     console.print(f"replaying {len(chosen)} pipeline(s), {len(steps)} step(s), into {new_run_dir}")
-    loop = Loop(new_cfg, new_run_dir, console=console)
+    loop = Loop.open(new_cfg, new_run_dir, console=console)
     loop.run()
     by_iteration = {t.iteration: t for t in loop.ledger.trials()}
-    rows = []
+    rows: list[dict[str, Any]] = []
+    pairs: list[tuple[float, float]] = []
     for trial in chosen:
         new = by_iteration.get(step_of[trial.output_model or ""])
+        if new is not None and new.state == "finished" and new.score is not None and trial.score is not None:
+            pairs.append((trial.score, new.score))
         rows.append(
             {
                 "pipeline": " → ".join(spec_text(s) for s in run.pipeline(trial.output_model or "")),
@@ -104,8 +104,7 @@ def replay(
                 "new_score": new.score if new and new.state == "finished" else None,
             }
         )
-    pairs = [(r["old_score"], r["new_score"]) for r in rows if r["new_score"] is not None]
-    rho = spearman([p[0] for p in pairs], [p[1] for p in pairs])
+    rho = spearman([old for old, _ in pairs], [new for _, new in pairs])
     loop.ledger.set_meta("replay", {"source": str(run_dir), "rows": rows, "spearman": rho})
     return ReplayResult(rows=rows, spearman=rho, new_run_dir=new_run_dir)
 

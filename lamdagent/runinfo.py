@@ -6,16 +6,18 @@ descend from", "which steps rebuild it"); they live here once, computed from the
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import yaml
 
 from lamdagent.errors import LamdagentError
-from lamdagent.evaluation.objective import Constraint, Objective
+from lamdagent.evaluation.base import primary_value
+from lamdagent.evaluation.objective import Objective, objective_from_config
 from lamdagent.ledger import Ledger, TrialRecord
 from lamdagent.spec import ActionSpec
 
@@ -50,26 +52,16 @@ class ModelNode:
         return self.base.name if self.base else self.id
 
 
-def finite(value: float | None) -> bool:
+def finite(value: float | None) -> TypeGuard[float]:
     return value is not None and isinstance(value, int | float) and math.isfinite(value)
 
 
-def feasible(score: float | None) -> bool:
+def feasible(score: float | None) -> TypeGuard[float]:
     """Whether a score meets the run's constraints: the objective scores a model that breaks one below -1."""
-    return finite(score) and float(score) >= -1.0  # type: ignore[arg-type]
+    return finite(score) and float(score) >= -1.0
 
 
-def primary_metric(task_metrics: dict[str, float], preferred: str | None = None) -> str | None:
-    """The metric a task is ranked by: the run's declared one, else `accuracy`, else the first reported."""
-    if not task_metrics:
-        return None
-    for name in (preferred, "accuracy"):
-        if name and name in task_metrics:
-            return name
-    return next(iter(task_metrics))
-
-
-def _as_list(value: str | list[str]) -> list[str]:
+def _as_list(value: str | list[str] | tuple[str, ...]) -> list[str]:
     return list(value) if isinstance(value, list | tuple) else [value]
 
 
@@ -116,11 +108,7 @@ class RunInfo:
     def objective(self) -> Objective | None:
         """The run's objective rebuilt from its config, as the loop built it; None if the config lacks one."""
         try:
-            constraints = [
-                Constraint(**{k: c.get(k) for k in ("task", "min_delta", "min", "metric") if c.get(k) is not None})
-                for c in self.config.get("constraints") or []
-            ]
-            return Objective(self.task_weights(), constraints, self.primary_metrics)
+            return objective_from_config(self.config, self.primary_metrics)
         except (LamdagentError, ValueError, TypeError):
             return None
 
@@ -141,9 +129,7 @@ class RunInfo:
 
     def task_value(self, metrics: dict[str, dict[str, float]], task: str) -> float | None:
         """A task's primary metric in a metrics mapping (None when the task was not scored)."""
-        values = metrics.get(task) or {}
-        name = primary_metric(values, self.primary_metrics.get(task))
-        return values.get(name) if name else None
+        return primary_value(metrics.get(task), self.primary_metrics.get(task))
 
     # -- trials and models --------------------------------------------------------------------------
     def finished(self) -> list[TrialRecord]:
@@ -244,7 +230,7 @@ class RunInfo:
             inputs: dict[str, Any] = {}
             for slot, value in spec.inputs.items():
                 mapped = [refs.get(i, i) for i in _as_list(value)]
-                inputs[slot] = mapped if isinstance(value, list) else mapped[0]
+                inputs[slot] = mapped if isinstance(value, list | tuple) else mapped[0]
             steps.append({"action": spec.action, "inputs": inputs, "params": dict(spec.params)})
             numbers[m] = len(steps)
             refs[m] = f"{STEP_REF}{len(steps)}"
@@ -263,11 +249,23 @@ class RunInfo:
         return yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, allow_unicode=True, width=100)
 
 
+def answer_samples(run_dir: Path, job: str) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """The answers a job's evaluation kept (split -> task -> samples: prompt, output, reference, correct), read
+    from its `result.json`; empty when the job kept none (runs made before samples were kept)."""
+    path = run_dir / "jobs" / job / "result.json"
+    try:
+        stats = json.loads(path.read_text()).get("stats") or {}
+    except (OSError, ValueError):
+        return {}
+    samples = stats.get("samples")
+    return samples if isinstance(samples, dict) else {}
+
+
 def load_run(run_dir: str | Path) -> RunInfo:
     """Load a run directory; an error names the directory when it holds no ledger."""
-    run_dir = Path(run_dir)
-    if not (run_dir / Ledger.FILENAME).is_file():
-        raise LamdagentError(f"{run_dir}: no {Ledger.FILENAME} there; pass the --run-dir of a `lamdagent run`")
+    from lamdagent.rundir import open_existing
+
+    run_dir = open_existing(run_dir)  # names the directory when it holds no run, or a ledger SQLite cannot read
     with Ledger(run_dir) as ledger:
         config = ledger.get_meta("config") or {}
         scored = _base_entries(ledger.get_meta("base"))

@@ -63,11 +63,11 @@ def tracked_trials(run: RunInfo) -> list[TrackedTrial]:
             continue
         params = {"action": t.action, "iteration": str(t.iteration), "spec_hash": t.spec_hash}
         for slot, value in t.spec.inputs.items():
-            params[f"input.{slot}"] = ",".join(value) if isinstance(value, list) else str(value)
+            params[f"input.{slot}"] = ",".join(value) if isinstance(value, list | tuple) else str(value)
         params.update({f"param.{k}": str(v) for k, v in t.spec.params.items()})
         metrics = {**_flat("val", t.metrics), **_flat("test", t.test_metrics)}
         if finite(t.score):
-            metrics["val/score"] = float(t.score)  # type: ignore[arg-type]
+            metrics["val/score"] = float(t.score)
         if t.finished_at is not None:
             metrics["wall_s"] = max(0.0, t.finished_at - t.started_at)
         metrics["llm_tokens"] = float(t.llm_tokens)

@@ -25,31 +25,9 @@ def embedded_dir() -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(embedded_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer random Llama with the embedded tokenizer and chat template: trains and merges in seconds."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from lamdagent.models.tiny import make_tiny_llama
 
-    from lamdagent.models.loading import load_tokenizer
-
-    out = tmp_path_factory.mktemp("tiny-llama")
-    tok = load_tokenizer(embedded_dir)
-    config = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-        tie_word_embeddings=True,
-        pad_token_id=tok.pad_token_id,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-    )
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(config)
-    model.save_pretrained(out, safe_serialization=True)
-    tok.save_pretrained(out)
-    return out
+    return make_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), embedded_dir)
 
 
 @pytest.fixture(scope="session")

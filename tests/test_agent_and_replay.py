@@ -6,14 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import tiny_config
 
 from lamdagent.cli import main as cli_main
 from lamdagent.config import RunConfig, load_config
+from lamdagent.data.sets import materialise_datasets
 from lamdagent.evaluation.tasks import build_task
 from lamdagent.ledger import Ledger
-from lamdagent.loop import Loop, materialise_datasets
+from lamdagent.loop import Loop
 from lamdagent.replay import replay, spearman
-from tests.test_loop import tiny_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,7 +30,7 @@ def test_embedded_llm_agent_makes_only_valid_choices(tiny_model_dir, tmp_path):
             budget={"iterations": 3},
         )
     )
-    loop = Loop(cfg, tmp_path / "run")
+    loop = Loop.open(cfg, tmp_path / "run")
     summary = loop.run()
     trials = loop.ledger.trials()
     assert summary.trials == 3
@@ -57,7 +58,7 @@ def test_spearman_matches_hand_values():
 def test_replay_at_another_data_scale_compares_real_scores(tiny_model_dir, tmp_path):
     cfg = RunConfig.model_validate(tiny_config(tiny_model_dir, budget={"iterations": 3}, data_scale=0.5))
     source = tmp_path / "small"
-    Loop(cfg, source).run()
+    Loop.open(cfg, source).run()
     result = replay(source, tmp_path / "full", top=3, data_scale=1.0)
     with Ledger(source) as old:
         old_scores = {t.output_model: t.score for t in old.trials("finished")}
@@ -94,7 +95,7 @@ def test_eval_cli_missing_model_is_one_line(tmp_path, capsys):
 
 def test_real_benchmarks_example_loads_its_data_and_tasks(benchmarks_dir, tmp_path):
     cfg = load_config(REPO / "examples" / "real-benchmarks.yaml", {"data_dir": str(benchmarks_dir)})
-    refs = materialise_datasets(cfg, tmp_path)
+    refs = materialise_datasets(cfg.datasets, tmp_path, cfg.seed, cfg.data_scale, cfg.data_dir)
     assert {r.id: r.rows for r in refs.values()} == {
         "gsm8k_sft": 128,
         "glaive_sft": 128,

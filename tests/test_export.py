@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import yaml
+from helpers import sample_run
 
 from lamdagent.errors import LamdagentError
 from lamdagent.export import export_model
-from lamdagent.models.store import EMBEDDED_CARD_NAME
+from lamdagent.models.card import EMBEDDED_CARD_NAME
 
-
-def _sample_run() -> ModuleType:
-    """tests/report/sample_run.py, imported by path so it works under any pytest import mode."""
-    name = "lamdagent_tests_sample_run"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / "report" / "sample_run.py")
-        assert spec and spec.loader
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-sample = _sample_run()
+sample = sample_run()
 
 
 @pytest.fixture(scope="module")

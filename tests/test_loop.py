@@ -13,41 +13,19 @@ from typing import Any
 
 import pytest
 import yaml
+from helpers import tiny_config
 from rich.console import Console
 
 from lamdagent.cli import main as cli_main
-from lamdagent.cli import print_summary, status_dict
+from lamdagent.cli import status_dict
 from lamdagent.config import RunConfig, load_config
+from lamdagent.console import print_summary
 from lamdagent.errors import LamdagentError
+from lamdagent.io import pid_alive
 from lamdagent.ledger import Ledger
 from lamdagent.loop import Loop
-from lamdagent.policies.base import POLICIES, Policy, PolicyView, Proposal
-
-
-def tiny_config(base: Path, **over: Any) -> dict[str, Any]:
-    cfg: dict[str, Any] = {
-        "base_models": [str(base)],
-        "datasets": [
-            {"name": "tool_sft", "kind": "sft", "source": "builtin:tool_use", "size": 8},
-            {"name": "tool_pref", "kind": "preference", "source": "builtin:tool_use", "size": 8},
-        ],
-        "tasks": [
-            {
-                "name": "tool_use",
-                "source": "builtin:tool_use",
-                "weight": 1.0,
-                "options": {"val_size": 4, "test_size": 4, "max_new_tokens": 8},
-            },
-        ],
-        "actions": ["sft", "linear"],
-        "params": {"sft": {"max_steps": 1, "batch_size": 4, "max_length": 256}},
-        "grids": {"sft": {"learning_rate": [1e-4, 1e-3]}, "linear": {"weight": [0.3, 0.5, 0.7]}},
-        "policy": {"name": "random"},
-        "budget": {"iterations": 2},
-        "eval": {"batch_size": 8},
-    }
-    cfg.update(over)
-    return cfg
+from lamdagent.policies import make_policy
+from lamdagent.policies.base import Policy, PolicyView, Proposal
 
 
 class Scripted(Policy):
@@ -73,7 +51,7 @@ class Scripted(Policy):
 
 def test_random_run_fills_ledger_store_and_status(tiny_model_dir, tmp_path):
     cfg = RunConfig.model_validate(tiny_config(tiny_model_dir, budget={"iterations": 2}))
-    loop = Loop(cfg, tmp_path / "run")
+    loop = Loop.open(cfg, tmp_path / "run")
     summary = loop.run()
     assert summary.trials == 2 and summary.stopped_by == "iterations"
     trials = loop.ledger.trials()
@@ -93,7 +71,7 @@ def test_random_run_fills_ledger_store_and_status(tiny_model_dir, tmp_path):
     assert summary.best is not None and summary.pipeline[-1].model_id() == summary.best.output_model
     # the printed result says plainly when no trial beat the base
     console = Console(record=True, width=200)
-    print_summary(summary, loop, console)
+    print_summary(summary, console)
     text = console.export_text()
     assert "best pipeline: " in text and str(loop.store.path(summary.best.output_model)) in text
     base_score = next(iter(summary.base.values()))["score"]
@@ -106,7 +84,7 @@ def test_cache_hit_fallback_flag_memory_and_token_budget(tiny_model_dir, tmp_pat
     never = ("sft", {"model": "base", "data": "tool_sft", "learning_rate": 1e-4}, {})
     cfg = RunConfig.model_validate(tiny_config(tiny_model_dir, budget={"iterations": 5, "llm_tokens": 45}))
     policy = Scripted([sft, again, never])
-    loop = Loop(cfg, tmp_path / "run", policy=policy)
+    loop = Loop.open(cfg, tmp_path / "run", policy=policy)
     summary = loop.run()
     assert summary.stopped_by == "llm_tokens"  # 40 (proposal) + 2 × 5 (memory updates) ≥ 45
     first, second = loop.ledger.trials()
@@ -120,16 +98,16 @@ def test_cache_hit_fallback_flag_memory_and_token_budget(tiny_model_dir, tmp_pat
 def test_wall_clock_budget_and_resume(tiny_model_dir, tmp_path):
     run = tmp_path / "run"
     cfg = RunConfig.model_validate(tiny_config(tiny_model_dir, budget={"iterations": 1}))
-    assert Loop(cfg, run).run().trials == 1
+    assert Loop.open(cfg, run).run().trials == 1
     with pytest.raises(LamdagentError, match="--resume"):
-        Loop(cfg, run)
+        Loop.open(cfg, run)
     before = Ledger(run).trials()
     # the time already spent counts: a 1 s wall clock is used up before any new trial starts
     clock = RunConfig.model_validate(tiny_config(tiny_model_dir, budget={"iterations": 10, "wall_clock_s": 1}))
-    summary = Loop(clock, run, resume=True).run()
+    summary = Loop.open(clock, run, resume=True).run()
     assert summary.stopped_by == "wall_clock_s" and summary.trials == 1
     more = RunConfig.model_validate(tiny_config(tiny_model_dir, budget={"iterations": 2}))
-    loop = Loop(more, run, resume=True)
+    loop = Loop.open(more, run, resume=True)
     summary = loop.run()
     after = loop.ledger.trials()
     assert summary.trials == 2 and after[0] == before[0] and after[1].state == "finished"
@@ -175,26 +153,19 @@ def test_sigkill_during_a_trial_then_resume(tiny_model_dir, tmp_path):
             proc.kill()
     # the worker dies with its driver: no orphan keeps training
     assert worker_pids
-    assert _wait_for(lambda: not any(_alive(p) for p in worker_pids), 20)
+    assert _wait_for(lambda: not any(pid_alive(p) for p in worker_pids), 20)
     led = Ledger(run)
     assert [t.state for t in led.trials()] == ["running"]
     assert not any(p.name.startswith("m") and (p / "lamdagent.json").exists() for p in (run / "models").glob("*"))
     assert cli_main(["run", str(path), "--run-dir", str(run), "--resume"]) == 0
     trials = Ledger(run).trials()
-    assert len(trials) == 3
-    assert trials[0].state == "failed" and "interrupted" in trials[0].error
-    assert [t.state for t in trials[1:]] == ["finished", "finished"]
+    # the interrupted trial does not count against the budget of 3, and is run again first
+    assert len(trials) == 4
+    assert trials[0].state == "interrupted" and "died" in trials[0].error
+    assert trials[1].spec_hash == trials[0].spec_hash and "interrupted" in (trials[1].rationale or "")
+    assert [t.state for t in trials[1:]] == ["finished", "finished", "finished"]
     events = [e["kind"] for e in Ledger(run).events()]
     assert "resume" in events
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().split()[2] == "Z")
 
 
 def test_status_and_config_errors_are_one_line(tmp_path, capsys):
@@ -235,5 +206,24 @@ def test_demo_fixed_example_is_the_demo_with_five_valid_steps():
     cfg = load_config(Path(__file__).parent.parent / "examples" / "demo-fixed.yaml")
     demo = load_config(None)
     assert cfg.model_dump(exclude={"policy", "budget"}) == demo.model_dump(exclude={"policy", "budget"})
-    policy = POLICIES.get("fixed")(cfg.policy.options(), 0)
+    policy = make_policy("fixed", cfg.policy.options(), 0)
     assert [s.action for s in policy.steps] == ["sft", "sft", "linear", "sft", "ties"]
+
+
+def test_test_split_is_scored_once_at_the_end_for_the_best(tiny_model_dir, tmp_path):
+    """With `eval.test: final` trials are scored on validation alone; the best model gets test scores at the
+    end, recorded beside the immutable trial rows and shown on every trial that made it."""
+    cfg = RunConfig.model_validate(
+        tiny_config(tiny_model_dir, budget={"iterations": 2}, eval={"batch_size": 8, "test": "final", "final_top_k": 1})
+    )
+    loop = Loop.open(cfg, tmp_path / "run")
+    summary = loop.run()
+    finished = loop.ledger.trials("finished")
+    assert len(finished) == 2
+    scored = loop.ledger.test_scores()
+    assert list(scored) == [summary.best.output_model]
+    assert summary.best.test_metrics == scored[summary.best.output_model] and "tool_use" in summary.best.test_metrics
+    others = [t for t in finished if t.output_model != summary.best.output_model]
+    assert all(t.test_metrics == {} for t in others)
+    jobs = [json.loads(p.read_text()) for p in (tmp_path / "run" / "jobs").glob("trial-*/job.json")]
+    assert jobs and all(j["splits"] == ["validation"] for j in jobs)

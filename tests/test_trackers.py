@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from helpers import sample_run
 
 from lamdagent.errors import LamdagentError
 from lamdagent.trackers import export_trials
 
-
-def _sample_run() -> ModuleType:
-    """tests/report/sample_run.py, imported by path so it works under any pytest import mode."""
-    name = "lamdagent_tests_sample_run"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / "report" / "sample_run.py")
-        assert spec and spec.loader
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-sample = _sample_run()
+sample = sample_run()
 
 
 @pytest.fixture

@@ -5,8 +5,9 @@ from lamdagent.actions.dpo import DPO
 from lamdagent.actions.merge import MERGES
 from lamdagent.actions.sft import SFT
 
-for _action in (SFT, DPO, *MERGES):
+_builtin: tuple[type[ActionType], ...] = (SFT, DPO, *MERGES)
+for _action in _builtin:
     ACTIONS.register(_action.name, _action)
-del _action
+del _action, _builtin
 
 __all__ = ["ACTIONS", "ActionContext", "ActionParams", "ActionType", "Slot"]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from lamdagent.errors import LamdagentError
+from lamdagent.errors import LamdagentError, one_line
 from lamdagent.registry import Registry
 from lamdagent.spec import DatasetRef, ModelRef, ObjectKind
 
@@ -19,6 +20,15 @@ class ActionParams(BaseModel):
     """Base of every action's parameters: frozen, no unknown keys, every field described."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        """Refuse, at import, a parameter model that would let a config pass unknown keys or remote code through."""
+        super().__pydantic_init_subclass__(**kwargs)
+        if cls.model_config.get("extra") != "forbid" or "trust_remote_code" in cls.model_fields:
+            raise TypeError(
+                f"{cls.__name__}: action parameters must forbid unknown keys and may not declare trust_remote_code"
+            )
 
 
 @dataclass(frozen=True)
@@ -58,16 +68,13 @@ class ActionType(ABC):
         """Write the produced model (weights, config, tokenizer) into `ctx.output_dir`."""
 
     @classmethod
-    def parse_params(cls, params: dict[str, Any]) -> ActionParams:
+    def parse_params(cls, params: Mapping[str, Any]) -> ActionParams:
         """Validate raw params; a bad value becomes a one-line error naming the field and its bounds."""
         try:
             return cls.Params(**params)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"]) or "params"
-            raise LamdagentError(
-                f"action {cls.name!r}: parameter {where!r}: {err['msg']}; see `lamdagent actions` for valid values"
-            ) from None
+            where = f"action {cls.name!r}: params"
+            raise LamdagentError(f"{one_line(exc, where)}; see `lamdagent actions` for valid values") from None
 
     @classmethod
     def describe(cls) -> dict[str, Any]:

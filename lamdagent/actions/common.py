@@ -17,9 +17,9 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from lamdagent.actions.base import ActionContext, ActionParams
-from lamdagent.data.jsonl import read_jsonl_numbered
 from lamdagent.errors import LamdagentError
 from lamdagent.hardware import Precision, precision, set_threads
+from lamdagent.io import read_jsonl_numbered
 from lamdagent.spec import DatasetRef, ModelRef
 
 TOKENIZER_EXTRAS = ("generation_config.json",)
@@ -73,7 +73,7 @@ def read_jsonl(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
     """Rows of a dataset file with their line numbers; an empty file is an error (nothing to train on)."""
     rows = read_jsonl_numbered(path)
     if not rows:
-        raise LamdagentError(f"dataset file {path} has no rows")
+        raise LamdagentError(f"dataset file {path} has no rows, so there is nothing to train on; give it examples")
     return rows
 
 
@@ -123,6 +123,42 @@ def preference_rows(path: str | Path) -> list[dict[str, Any]]:
             raise LamdagentError(f"{where}: a preference row needs 'prompt', 'chosen', 'rejected' (missing {missing})")
         out.append({k: _messages(row[k], where, k) for k in ("prompt", "chosen", "rejected")})
     return out
+
+
+def prompt_lengths(rows: list[dict[str, Any]], tokenizer: Any) -> list[int]:
+    """Tokens of each row's prompt as the trainers see it: the chat template with the assistant turn opened."""
+    texts = [tokenizer.apply_chat_template(r["prompt"], tokenize=False, add_generation_prompt=True) for r in rows]
+    ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    return [len(x) for x in ids]
+
+
+def keep_answerable(
+    rows: list[dict[str, Any]], tokenizer: Any, max_length: int, dataset: str, log: logging.Logger
+) -> list[dict[str, Any]]:
+    """The rows that keep at least one answer token after truncation to `max_length`.
+
+    The trainers cut each example at `max_length` from the end, so a prompt of `max_length` tokens or more
+    leaves no answer to learn from: such rows only cost time, and if all are like that training learns
+    nothing (or divides by zero). Dropping them, and saying so, beats a model that silently did not change.
+    """
+    if not rows:
+        raise LamdagentError(f"dataset {dataset!r} has no examples, so there is nothing to train on; give it some")
+    lengths = prompt_lengths(rows, tokenizer)
+    kept = [r for r, n in zip(rows, lengths, strict=True) if n < max_length]
+    if not kept:
+        raise LamdagentError(
+            f"all {len(rows)} examples of {dataset} lose their answer at max_length {max_length} (the shortest "
+            f"prompt is {min(lengths)} tokens): raise max_length or shorten the prompts"
+        )
+    if len(kept) < len(rows):
+        log.warning(
+            "%d of %d examples of %s lose their answer at max_length %d (prompt too long); dropped",
+            len(rows) - len(kept),
+            len(rows),
+            dataset,
+            max_length,
+        )
+    return kept
 
 
 def input_model(ctx: ActionContext, slot: str = "model") -> ModelRef:

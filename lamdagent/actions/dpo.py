@@ -13,6 +13,7 @@ from lamdagent.actions.common import (
     finish_training,
     input_dataset,
     input_model,
+    keep_answerable,
     load_model_and_tokenizer,
     lora_config,
     preference_rows,
@@ -68,6 +69,7 @@ class DPO(ActionType):
 
             rows = preference_rows(data.path)  # bad data fails before the model loads
             model, tokenizer = load_model_and_tokenizer(ref)
+            rows = keep_answerable(rows, tokenizer, params.max_length, data.id, ctx.log)
             # Full DPO needs a frozen copy; with LoRA, disabling the adapter gives the reference for free.
             reference = None if params.lora_r else load_causal_lm(ref.path, dtype=model.dtype)
         with tempfile.TemporaryDirectory(prefix="lamdagent-dpo-") as scratch:

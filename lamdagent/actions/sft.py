@@ -11,6 +11,7 @@ from lamdagent.actions.common import (
     finish_training,
     input_dataset,
     input_model,
+    keep_answerable,
     load_model_and_tokenizer,
     lora_config,
     prepare,
@@ -48,6 +49,7 @@ class SFT(ActionType):
 
             rows = sft_rows(data.path)  # bad data fails before the model loads
             model, tokenizer = load_model_and_tokenizer(ref)
+            rows = keep_answerable(rows, tokenizer, params.max_length, data.id, ctx.log)
         with tempfile.TemporaryDirectory(prefix="lamdagent-sft-") as scratch:
             with timed(ctx, "load_s"):  # tokenising the data is part of getting ready
                 config = SFTConfig(

@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import importlib
 import json
-import os
 import random
 import re
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
+from lamdagent.data.builtin import BUILTIN_DATA
+from lamdagent.data.builtin.instruction_following import alpaca_to_sft
+from lamdagent.data.builtin.math import gsm8k_to_sft
+from lamdagent.data.builtin.tool_use import glaive_to_sft
 from lamdagent.errors import LamdagentError
+from lamdagent.io import parse_jsonl, write_jsonl
 from lamdagent.paths import cache_dir
 from lamdagent.registry import Registry
 from lamdagent.spec import DatasetRef
@@ -33,7 +34,9 @@ Converter = Callable[[Row], Row | list[Row]]
 
 ROLES = ("system", "user", "assistant", "tool")
 DEFAULT_BUILTIN_SIZE = 256  # rows generated for a `builtin:` source when the config gives no size
-NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
+# dataset names become file names under RUN/data: no separators, no "..", nothing hidden, not too long
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+NAME_RULE = "use letters, digits, '_', '-' or '.' (at most 64, starting with a letter or digit, no '..')"
 HUB_ID_RE = re.compile(r"(?P<id>[\w.-]+(?:/[\w.-]+)?)(?::(?P<config>[\w.-]+))?")
 SFT_NEEDS = "SFT rows need 'messages' or 'prompt' and 'completion'"
 PREFERENCE_NEEDS = "preference rows need 'prompt', 'chosen' and 'rejected'"
@@ -114,21 +117,16 @@ def _as_object(value: Any, source: str, where: str) -> Row:
 
 
 def _read_jsonl_text(text: str, source: str) -> Located:
-    rows: Located = []
     # split on "\n" only: str.splitlines would also split on U+2028, which JSON strings may hold raw
-    for number, line in enumerate(text.split("\n"), 1):
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise LamdagentError(
-                f"{source} line {number}: not valid JSON ({exc.msg} at column {exc.colno}); "
-                "each line must hold one JSON object"
-            ) from None
-        rows.append((f"line {number}", _as_object(value, source, f"line {number}")))
-    return rows
+    values = parse_jsonl(text.split("\n"), lambda number: f"{source} line {number}")
+    return [(f"line {number}", _as_object(value, source, f"line {number}")) for number, value in values]
+
+
+def _skip_ws(text: str, pos: int) -> int:
+    """The index of the first character at or after `pos` that is not JSON whitespace."""
+    match = _WS.match(text, pos)
+    assert match is not None  # the pattern also matches the empty string, so it matches at any position
+    return match.end()
 
 
 def _read_jsonl(path: Path, source: str) -> Located:
@@ -138,7 +136,7 @@ def _read_jsonl(path: Path, source: str) -> Located:
 def _read_json(path: Path, source: str) -> Located:
     """A JSON array, or JSON Lines in a .json file (BFCL and APIBench ship theirs that way)."""
     text = path.read_text(encoding="utf-8-sig")
-    start = _WS.match(text).end()
+    start = _skip_ws(text, 0)
     if start == len(text):
         return []
     if text[start] != "[":
@@ -154,7 +152,7 @@ def _read_json_array(text: str, start: int, source: str) -> Located:
     decoder = json.JSONDecoder()
     rows: Located = []
     line, counted = 1, 0
-    pos = _WS.match(text, start + 1).end()
+    pos = _skip_ws(text, start + 1)
     if pos < len(text) and text[pos] == "]":
         return _array_end(rows, text, pos, source)
     while True:
@@ -167,9 +165,9 @@ def _read_json_array(text: str, start: int, source: str) -> Located:
                 f"{source} line {exc.lineno}: not valid JSON ({exc.msg} at column {exc.colno}); fix the JSON there"
             ) from None
         rows.append((f"line {line}", _as_object(value, source, f"line {line}")))
-        pos = _WS.match(text, end).end()
+        pos = _skip_ws(text, end)
         if pos < len(text) and text[pos] == ",":
-            pos = _WS.match(text, pos + 1).end()
+            pos = _skip_ws(text, pos + 1)
             continue
         if pos < len(text) and text[pos] == "]":
             return _array_end(rows, text, pos, source)
@@ -181,7 +179,7 @@ def _read_json_array(text: str, start: int, source: str) -> Located:
 
 def _array_end(rows: Located, text: str, pos: int, source: str) -> Located:
     """The rows, once nothing but whitespace follows the array's closing bracket."""
-    rest = _WS.match(text, pos + 1).end()
+    rest = _skip_ws(text, pos + 1)
     if rest < len(text):
         line = text.count("\n", 0, rest) + 1
         raise LamdagentError(f"{source} line {line}: text after the end of the JSON array; remove it")
@@ -413,48 +411,6 @@ def _auto(row: Row) -> Row | list[Row]:
     return FORMATS.get(names[0]).convert(row)
 
 
-# Converters written next to the built-in tasks; imported on first use so that reading plain data never
-# imports evaluation code. The first module that defines the function wins.
-_EXTERNAL: dict[str, tuple[str, ...]] = {
-    "alpaca_to_sft": (
-        "lamdagent.data.builtin.instruction_following",
-        "lamdagent.evaluation.instruction_following",
-        "lamdagent.data.builtin.math",
-        "lamdagent.evaluation.math",
-    ),
-    "gsm8k_to_sft": ("lamdagent.data.builtin.math", "lamdagent.evaluation.math"),
-    "glaive_to_sft": ("lamdagent.data.builtin.tool_use", "lamdagent.evaluation.tool_use"),
-}
-
-
-@cache
-def _external(function: str) -> Converter:
-    for module_name in _EXTERNAL[function]:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue
-            raise
-        converter = getattr(module, function, None)
-        if callable(converter):
-            return converter
-    raise LamdagentError(f"converter {function} is not available in this lamdagent install; convert the data to JSONL")
-
-
-def _lazy(function: str) -> Converter:
-    return lambda row: _external(function)(row)
-
-
-def external_available(name: str) -> bool:
-    """Whether a format backed by a converter in another module (alpaca, gsm8k, glaive) can run here."""
-    try:
-        _external(f"{name}_to_sft")
-    except (LamdagentError, KeyError):
-        return False
-    return True
-
-
 FORMATS.register("messages", RowFormat("sft", ("messages",), SFT_NEEDS, _from_messages))
 FORMATS.register("prompt_completion", RowFormat("sft", ("prompt", "completion"), SFT_NEEDS, _from_prompt_completion))
 FORMATS.register("preference", RowFormat("preference", ("chosen", "rejected"), PREFERENCE_NEEDS, _from_preference))
@@ -467,16 +423,14 @@ FORMATS.register(
 FORMATS.register("auto", RowFormat(None, (), "", _auto))
 FORMATS.register(
     "alpaca",
-    RowFormat("sft", ("instruction", "output"), "Alpaca rows need 'instruction' and 'output'", _lazy("alpaca_to_sft")),
+    RowFormat("sft", ("instruction", "output"), "Alpaca rows need 'instruction' and 'output'", alpaca_to_sft),
 )
 FORMATS.register(
-    "gsm8k", RowFormat("sft", ("question", "answer"), "GSM8K rows need 'question' and 'answer'", _lazy("gsm8k_to_sft"))
+    "gsm8k", RowFormat("sft", ("question", "answer"), "GSM8K rows need 'question' and 'answer'", gsm8k_to_sft)
 )
 FORMATS.register(
     "glaive",
-    RowFormat(
-        "sft", ("conversations", "tools"), "Glaive rows need 'conversations' and 'tools'", _lazy("glaive_to_sft")
-    ),
+    RowFormat("sft", ("conversations", "tools"), "Glaive rows need 'conversations' and 'tools'", glaive_to_sft),
 )
 
 
@@ -627,8 +581,6 @@ def _subset(count: int, size: int | None, seed: int, data_scale: float) -> list[
 
 
 def _generate(source: str, kind: Kind, size: int | None, seed: int, data_scale: float) -> Located:
-    from lamdagent.data.builtin import BUILTIN_DATA
-
     generator = BUILTIN_DATA.get(source.removeprefix("builtin:"))
     n = max(1, round((size or DEFAULT_BUILTIN_SIZE) * data_scale))
     return [(f"row {i}", row) for i, row in enumerate(generator(kind, n, seed), 1)]
@@ -641,42 +593,25 @@ def _label(source: str) -> str:
     return f"{path.parent.name}/{path.name}" if path.parent.name else path.name
 
 
-def _write_atomic(target: Path, data: bytes) -> None:
-    """Write to a temporary file beside the target, then rename: readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def valid_name(name: object) -> bool:
+    """Whether `name` may name a dataset: it becomes `RUN/data/<name>.jsonl`, so it must stay a plain file name."""
+    return isinstance(name, str) and NAME_RE.fullmatch(name) is not None and ".." not in name
 
 
-def materialise(
+def dataset_rows(
     source: str,
     kind: Kind,
-    out_dir: str | Path,
     name: str,
     format: str = "auto",
     size: int | None = None,
     seed: int = 0,
     data_scale: float = 1.0,
     split: str | None = None,
-    description: str = "",
-) -> DatasetRef:
-    """Write `out_dir/<name>.jsonl` in canonical form and return its pool object.
-
-    `source` is a file, a saved datasets directory, a hub id, or `builtin:<generator>`. The fingerprint is the
-    sha256 of the written bytes, so the same data always gives the same fingerprint (and cache keys).
-    """
-    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        raise LamdagentError(
-            f"dataset name {name!r} is not a simple identifier; use letters, digits, '_' or '-' "
-            "(at most 64, starting with a letter or '_')"
-        )
+) -> list[Row]:
+    """The canonical rows `materialise` would write, with all of its checks; writes nothing, so a run can check
+    every dataset before it creates its directory."""
+    if not valid_name(name):
+        raise LamdagentError(f"dataset name {name!r} is not a simple identifier; {NAME_RULE}")
     if kind not in ("sft", "preference"):
         raise LamdagentError(f"dataset {name!r}: kind {kind!r} is unknown; use 'sft' or 'preference'")
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
@@ -690,16 +625,24 @@ def materialise(
             raise LamdagentError(f"dataset {name!r}: 'split' does not apply to {source}; drop it")
         located = convert_rows(_generate(source, kind, size, seed, data_scale), kind, format, source)
         validate_rows(located, kind, source)
-        rows = [row for _, row in located]
-    else:
-        located = convert_rows(read_located(source, split), kind, format, source)
-        validate_rows(located, kind, source)
-        rows = [located[i][1] for i in _subset(len(located), size, seed, data_scale)]
-    data = "".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows).encode("utf-8")
+        return [row for _, row in located]
+    located = convert_rows(read_located(source, split), kind, format, source)
+    validate_rows(located, kind, source)
+    return [located[i][1] for i in _subset(len(located), size, seed, data_scale)]
+
+
+def write_dataset(
+    rows: list[Row], kind: Kind, out_dir: str | Path, name: str, source: str = "", description: str = ""
+) -> DatasetRef:
+    """Write rows as `out_dir/<name>.jsonl` (atomically, and never anywhere but directly in `out_dir`)."""
+    if not valid_name(name):
+        raise LamdagentError(f"dataset name {name!r} is not a simple identifier; {NAME_RULE}")
     out = Path(out_dir).expanduser().resolve()
-    out.mkdir(parents=True, exist_ok=True)
     target = out / f"{name}.jsonl"
-    _write_atomic(target, data)
+    if target.parent != out:  # valid_name rules this out; kept so no later change can write elsewhere
+        raise LamdagentError(f"dataset name {name!r} would write outside {out}; {NAME_RULE}")
+    out.mkdir(parents=True, exist_ok=True)
+    data = write_jsonl(target, rows)
     kind_text = "SFT" if kind == "sft" else "preference"
     return DatasetRef(
         id=name,
@@ -709,3 +652,16 @@ def materialise(
         rows=len(rows),
         description=description or f"{len(rows)} {kind_text} rows from {_label(source)}",
     )
+
+
+def materialise(
+    source: str, kind: Kind, out_dir: str | Path, name: str, description: str = "", **options: Any
+) -> DatasetRef:
+    """Write `out_dir/<name>.jsonl` in canonical form and return its pool object (`options`: those of
+    `dataset_rows`: format, size, seed, data_scale, split).
+
+    `source` is a file, a saved datasets directory, a hub id, or `builtin:<generator>`. The fingerprint is the
+    sha256 of the written bytes, so the same data always gives the same fingerprint (and cache keys).
+    """
+    rows = dataset_rows(source, kind, name, **options)
+    return write_dataset(rows, kind, out_dir, name, source=source, description=description)

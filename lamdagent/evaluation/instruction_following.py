@@ -5,83 +5,24 @@ is instruction-level loose accuracy: every instruction counts on its own, a smoo
 prompts on a few dozen items (SmolLM2-135M-Instruct: 0.43 instruction-level, 0.22 prompt-level on 32 test
 prompts), and a preamble or sign-off line is forgiven. The real IFEval keeps its usual headline,
 prompt-level strict accuracy, so its numbers compare with published ones.
-
-This module also holds `seeded_halves`, which the file-backed tasks share.
 """
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from lamdagent.data.builtin.instruction_following import generate as generate_if
-from lamdagent.data.jsonl import read_jsonl
-from lamdagent.errors import LamdagentError
-from lamdagent.evaluation.base import TASKS, EvalItem, Split, Task
-from lamdagent.evaluation.checkers.ifeval import (
+from lamdagent.checkers.ifeval import (
     INSTRUCTIONS,
     follows_loose,
     follows_strict,
     ifeval_metrics,
     instruction_family,
 )
-from lamdagent.paths import benchmarks_dir
-
-SPLITS: tuple[Split, ...] = ("validation", "test")
-
-
-def seeded_halves(rows: list[Any], seed: int) -> dict[Split, list[Any]]:
-    """A seeded shuffle cut in two: validation (the first half) and test (the rest), never overlapping."""
-    order = list(range(len(rows)))
-    random.Random(seed).shuffle(order)
-    half = len(order) // 2
-    return {"validation": [rows[i] for i in order[:half]], "test": [rows[i] for i in order[half:]]}
-
-
-def check_size(task: str, option: str, value: Any, allow_none: bool = True) -> None:
-    if value is None and allow_none:
-        return
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise LamdagentError(f"task {task!r}: option {option}={value!r} must be a positive integer")
-
-
-def check_split(split: str) -> None:
-    if split not in SPLITS:
-        raise LamdagentError(f"split {split!r} is unknown; use 'validation' or 'test'")
-
-
-class GeneratedSplits(Task):
-    """Items from a built-in seeded generator's `validation` and `test` rows (shared by the built-in tasks)."""
-
-    generator: ClassVar[Callable[[str, int, int], list[dict[str, Any]]]]
-    default_max_new_tokens: ClassVar[int]
-
-    def __init__(
-        self, seed: int = 0, val_size: int = 48, test_size: int = 96, max_new_tokens: int | None = None
-    ) -> None:
-        max_new_tokens = self.default_max_new_tokens if max_new_tokens is None else max_new_tokens
-        for option, value in (("val_size", val_size), ("test_size", test_size), ("max_new_tokens", max_new_tokens)):
-            check_size(self.name, option, value, allow_none=False)
-        self.seed, self.max_new_tokens = seed, max_new_tokens
-        self.sizes: dict[Split, int] = {"validation": val_size, "test": test_size}
-        self._cache: dict[Split, list[EvalItem]] = {}
-
-    def items(self, split: Split, limit: int | None = None) -> list[EvalItem]:
-        check_split(split)
-        if split not in self._cache:
-            self._cache[split] = [
-                EvalItem(
-                    id=row["id"],
-                    messages=row["messages"],
-                    reference=row["reference"],
-                    category=row["category"],
-                    extra={"heldout": row["heldout"]},
-                )
-                for row in type(self).generator(split, self.sizes[split], self.seed)
-            ]
-        return self._cache[split][:limit]
+from lamdagent.data.builtin.instruction_following import generate as generate_if
+from lamdagent.errors import LamdagentError
+from lamdagent.evaluation.base import TASKS, EvalItem, FileHalves, GeneratedSplits, Task
+from lamdagent.io import read_jsonl_numbered
 
 
 class _IFScoring(Task):
@@ -124,32 +65,17 @@ class BuiltinIFTask(GeneratedSplits, _IFScoring):
     default_max_new_tokens = 200
 
 
-class IFEvalTask(_IFScoring):
+class IFEvalTask(FileHalves, _IFScoring):
     """Google's IFEval prompts (`ifeval/input_data.jsonl`), split by seed into validation and test halves."""
 
     name = "ifeval"
     primary_metric: ClassVar[str] = "prompt_level_strict_acc"
     FILE = Path("ifeval") / "input_data.jsonl"
+    default_max_new_tokens = 256
 
-    def __init__(
-        self,
-        data_dir: str | Path | None = None,
-        seed: int = 0,
-        val_size: int | None = None,
-        test_size: int | None = None,
-        max_new_tokens: int = 256,
-    ) -> None:
-        for option, value in (("val_size", val_size), ("test_size", test_size)):
-            check_size(self.name, option, value)
-        check_size(self.name, "max_new_tokens", max_new_tokens, allow_none=False)
-        self.path = benchmarks_dir(data_dir) / self.FILE
-        self.seed, self.max_new_tokens = seed, max_new_tokens
-        self.sizes: dict[Split, int | None] = {"validation": val_size, "test": test_size}
-        self._splits: dict[Split, list[EvalItem]] | None = None
-
-    def _load(self) -> dict[Split, list[EvalItem]]:
+    def read_items(self) -> list[EvalItem]:
         items = []
-        for number, row in enumerate(read_jsonl(self.path), 1):
+        for number, row in read_jsonl_numbered(self.path):
             ids, kwargs = row.get("instruction_id_list"), row.get("kwargs")
             if not isinstance(row.get("prompt"), str) or not isinstance(ids, list) or not isinstance(kwargs, list):
                 raise LamdagentError(
@@ -171,14 +97,7 @@ class IFEvalTask(_IFScoring):
                     category=instruction_family(ids),
                 )
             )
-        halves = seeded_halves(items, self.seed)
-        return {split: halves[split][: self.sizes[split]] for split in SPLITS}
-
-    def items(self, split: Split, limit: int | None = None) -> list[EvalItem]:
-        check_split(split)
-        if self._splits is None:
-            self._splits = self._load()
-        return self._splits[split][:limit]
+        return items
 
 
 TASKS.register("builtin:instruction_following", BuiltinIFTask)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,8 +27,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lamdagent.errors import LamdagentError
-from lamdagent.evaluation.base import EvalItem, Split, Task
+from lamdagent.errors import LamdagentError, one_line
+from lamdagent.evaluation.base import EvalItem, Split, Task, seeded_split
 from lamdagent.evaluation.evaluator import Sample, TaskResult
 
 INSTALL_HINT = "pip install 'lamdagent[lmeval]'"
@@ -63,9 +62,7 @@ class LmEvalTask(Task):
         try:
             self.options = LmEvalOptions(**options)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            key = ".".join(str(p) for p in err["loc"]) or "options"
-            raise LamdagentError(f"task {name!r} (lm_eval:{lm_task}): option {key!r}: {err['msg']}") from None
+            raise LamdagentError(one_line(exc, f"task {name!r} (lm_eval:{lm_task}): option")) from None
         if not lm_task:
             raise LamdagentError(f"task {name!r}: write the lm-eval task after the colon, e.g. 'lm_eval:arc_easy'")
         self.name = name
@@ -187,11 +184,12 @@ class LmEvalTask(Task):
                 task.set_config("test_split", None)  # eval_docs then falls back to the validation docs
             indices = list(range(len(task.eval_docs)))
         else:
-            n = len(task.eval_docs)
-            order = list(range(n))
-            random.Random(f"{self.options.seed}:{task.config.task}").shuffle(order)
-            cut = min(max(round(n * self.options.validation_fraction), 1), n - 1)
-            indices = sorted(order[:cut] if split == "validation" else order[cut:])
+            halves = seeded_split(
+                len(task.eval_docs),
+                f"{self.options.seed}:{task.config.task}",
+                fraction=self.options.validation_fraction,
+            )
+            indices = sorted(halves[0] if split == "validation" else halves[1])
         if limit is not None:
             indices = indices[:limit]
         if not indices:  # lm-eval reads an empty selection as "all documents"

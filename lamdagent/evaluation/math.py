@@ -10,20 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+from lamdagent.checkers.numeric import extract_strict, match_flexible, match_strict
 from lamdagent.data.builtin.math import generate as generate_math
 from lamdagent.data.builtin.math import math_user_message
-from lamdagent.data.jsonl import read_jsonl
 from lamdagent.errors import LamdagentError
-from lamdagent.evaluation.base import TASKS, EvalItem, Split, Task
-from lamdagent.evaluation.checkers.numeric import extract_strict, match_flexible, match_strict
-from lamdagent.evaluation.instruction_following import (
-    SPLITS,
-    GeneratedSplits,
-    check_size,
-    check_split,
-    seeded_halves,
-)
-from lamdagent.paths import benchmarks_dir
+from lamdagent.evaluation.base import TASKS, EvalItem, FileHalves, GeneratedSplits, Task
+from lamdagent.io import read_jsonl_numbered
 
 
 class _MathScoring(Task):
@@ -62,31 +54,16 @@ class BuiltinMathTask(GeneratedSplits, _MathScoring):
     default_max_new_tokens = 160
 
 
-class GSM8KTask(_MathScoring):
+class GSM8KTask(FileHalves, _MathScoring):
     """GSM8K's test problems (`gsm8k/test.jsonl`), split by seed into validation and test halves."""
 
     name = "gsm8k"
     FILE = Path("gsm8k") / "test.jsonl"
+    default_max_new_tokens = 200
 
-    def __init__(
-        self,
-        data_dir: str | Path | None = None,
-        seed: int = 0,
-        val_size: int | None = None,
-        test_size: int | None = None,
-        max_new_tokens: int = 200,
-    ) -> None:
-        for option, value in (("val_size", val_size), ("test_size", test_size)):
-            check_size(self.name, option, value)
-        check_size(self.name, "max_new_tokens", max_new_tokens, allow_none=False)
-        self.path = benchmarks_dir(data_dir) / self.FILE
-        self.seed, self.max_new_tokens = seed, max_new_tokens
-        self.sizes: dict[Split, int | None] = {"validation": val_size, "test": test_size}
-        self._splits: dict[Split, list[EvalItem]] | None = None
-
-    def _load(self) -> dict[Split, list[EvalItem]]:
+    def read_items(self) -> list[EvalItem]:
         items = []
-        for number, row in enumerate(read_jsonl(self.path), 1):
+        for number, row in read_jsonl_numbered(self.path):
             question, answer = row.get("question"), row.get("answer")
             reference = extract_strict(answer) if isinstance(answer, str) else None
             if not isinstance(question, str) or reference is None:
@@ -100,14 +77,7 @@ class GSM8KTask(_MathScoring):
                     reference=reference,
                 )
             )
-        halves = seeded_halves(items, self.seed)
-        return {split: halves[split][: self.sizes[split]] for split in SPLITS}
-
-    def items(self, split: Split, limit: int | None = None) -> list[EvalItem]:
-        check_split(split)
-        if self._splits is None:
-            self._splits = self._load()
-        return self._splits[split][:limit]
+        return items
 
 
 TASKS.register("builtin:math", BuiltinMathTask)

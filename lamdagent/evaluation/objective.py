@@ -16,11 +16,12 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lamdagent.errors import LamdagentError
+from lamdagent.evaluation.base import DEFAULT_PRIMARY
 
 Metrics = Mapping[str, Mapping[str, float]]
 K = TypeVar("K", bound=Hashable)
@@ -87,7 +88,9 @@ class Objective:
         return cls(dict.fromkeys(tasks, 1.0), constraints, primary)
 
     def metric_name(self, task: str) -> str:
-        return self.primary.get(task, "accuracy")
+        """The metric a task's term uses: its declared primary metric, else the task default. Unlike
+        `primary_metric_name` there is no fallback: a missing metric is an error, never a silent stand-in."""
+        return self.primary.get(task, DEFAULT_PRIMARY)
 
     def _value(self, metrics: Metrics, task: str, metric: str, what: str) -> float:
         if task not in metrics:
@@ -158,3 +161,14 @@ def pareto_front(points: Mapping[K, Mapping[str, float]], x: str, y: str) -> lis
 
     front = [k for k, v in usable.items() if not dominated(v)]
     return sorted(front, key=lambda k: (usable[k][0], -usable[k][1]))
+
+
+def objective_from_config(config: Mapping[str, Any], primary: Mapping[str, str] | None = None) -> Objective:
+    """The run's objective from its config as JSON (task weights and constraints): the one place it is built,
+    so the loop that scores trials and the report that explains them always agree."""
+    tasks = [t for t in config.get("tasks") or [] if isinstance(t, Mapping) and "name" in t]
+    constraints = [
+        Constraint(**{k: c[k] for k in ("task", "min_delta", "min", "metric") if c.get(k) is not None})
+        for c in config.get("constraints") or []
+    ]
+    return Objective({t["name"]: float(t.get("weight", 1.0)) for t in tasks}, constraints, primary)

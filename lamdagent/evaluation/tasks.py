@@ -2,45 +2,28 @@
 
 A source is a registered task (`builtin:tool_use`, `bfcl`, `ifeval`, `gsm8k`, ...), `lm_eval:<task>` for
 lm-evaluation-harness, or the path of a user task YAML file. The domain modules register their tasks when
-imported, so they are imported here, on first use, rather than at package import (they pull in data code).
+imported, so this module imports them all: whoever builds a task sees every registered source.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from typing import Any
 
 from lamdagent.errors import LamdagentError
+
+# Importing a domain module registers its tasks: builtin:tool_use and bfcl, builtin:instruction_following and
+# ifeval, builtin:math and gsm8k.
+from lamdagent.evaluation import instruction_following, math, tool_use  # noqa: F401
 from lamdagent.evaluation.base import TASKS, Task
 
-# Modules whose import registers tasks, and the sources each one provides.
-DOMAIN_MODULES: dict[str, tuple[str, ...]] = {
-    "lamdagent.evaluation.tool_use": ("builtin:tool_use", "bfcl"),
-    "lamdagent.evaluation.instruction_following": ("builtin:instruction_following", "ifeval"),
-    "lamdagent.evaluation.math": ("builtin:math", "gsm8k"),
-}
 # Options a run passes to every task (the benchmarks folder); a task that takes none does without them.
 SHARED_OPTIONS = ("data_dir",)
 LM_EVAL_PREFIX = "lm_eval:"
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
-def load_domain_tasks() -> dict[str, str]:
-    """Import the domain modules; returns the ones that are missing, with the reason."""
-    missing = {}
-    for module in DOMAIN_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:  # the module exists but one of its own imports failed: a real error
-                raise
-            missing[module] = str(exc)
-    return missing
-
-
 def known_sources() -> list[str]:
-    load_domain_tasks()
     return [*TASKS.names(), f"{LM_EVAL_PREFIX}<task>", "<path to a task .yaml>"]
 
 
@@ -56,30 +39,17 @@ def build_task(name: str, source: str, options: dict[str, Any] | None = None) ->
         from lamdagent.evaluation.user_task import load_user_task
 
         return load_user_task(source, name=name, options=options)
-    missing = load_domain_tasks()
     if source not in TASKS:
-        for module, sources in DOMAIN_MODULES.items():
-            if source in sources and module in missing:
-                raise LamdagentError(
-                    f"task {name!r}: source {source!r} is provided by {module}, which is not installed "
-                    f"({missing[module]})"
-                )
         raise LamdagentError(f"task {name!r}: unknown source {source!r}; known: {', '.join(known_sources())}")
     factory = TASKS.get(source)
-    params = inspect.signature(factory).parameters
-    options.update({k: v for k, v in shared.items() if k in params})
-    # max_new_tokens works for every task: set on the task when its factory does not take it.
-    max_new_tokens = (
-        options.pop("max_new_tokens") if "max_new_tokens" in options and "max_new_tokens" not in params else None
-    )
-    try:
-        inspect.signature(factory).bind(**options)
-    except TypeError as exc:
-        accepted = [p for p in params if p not in ("self", "args", "kwargs")]
-        raise LamdagentError(
-            f"task {name!r} ({source}): {exc}; accepted options: {', '.join(accepted) or 'none'}"
-        ) from None
-    task = factory(**options)
+    fields = TASKS.options_model(source).model_fields
+    options.update({k: v for k, v in shared.items() if k in fields})
+    checked = TASKS.options(source, options, f"task {name!r} ({source}) options")
+    kwargs = checked.model_dump(exclude_unset=True, exclude_none=True)
+    # max_new_tokens works for every task: set on the task when its factory does not take it
+    own = "max_new_tokens" not in inspect.signature(factory).parameters
+    max_new_tokens = kwargs.pop("max_new_tokens", None) if own else None
+    task = factory(**kwargs)
     task.name = name
     if max_new_tokens is not None:
         task.max_new_tokens = int(max_new_tokens)

@@ -7,22 +7,34 @@ chat template that renders tools itself does not list them a second time.
 
 from __future__ import annotations
 
-import random
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
+from lamdagent.checkers.function_call import check_tool_calls
 from lamdagent.data.builtin.tool_use import generate
-from lamdagent.data.jsonl import read_jsonl
-from lamdagent.data.toolcall import tools_system_message
 from lamdagent.errors import LamdagentError
-from lamdagent.evaluation.base import TASKS, EvalItem, Split, Task
-from lamdagent.evaluation.checkers.function_call import check_tool_calls
+from lamdagent.evaluation.base import (
+    SPLITS,
+    TASKS,
+    EvalItem,
+    GeneratedSplits,
+    Split,
+    Task,
+    TaskOptions,
+    check_size,
+    check_split,
+    seeded_split,
+)
+from lamdagent.io import read_jsonl
 from lamdagent.paths import benchmarks_dir
+from lamdagent.toolcall import tools_system_message
 
 BFCL_CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance")
 # BFCL's Python-flavoured type names and their JSON-schema equivalents; None: any type.
 _BFCL_TYPES: dict[str, str | None] = {"dict": "object", "float": "number", "tuple": "array", "any": None}
-_SPLITS = ("validation", "test")
 
 
 def judge(item: EvalItem, output: str) -> bool:
@@ -45,55 +57,16 @@ def score_tool_calls(items: list[EvalItem], outputs: list[str]) -> dict[str, flo
     return {name: sum(v) / len(v) if v else 0.0 for name, v in groups.items()}
 
 
-def _check_split(task: str, split: str) -> None:
-    if split not in _SPLITS:
-        raise LamdagentError(f"task {task!r}: unknown split {split!r}; use validation or test")
-
-
-def _positive_int(task: str, option: str, value: Any, allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise LamdagentError(f"task {task!r}: option {option!r} must be a positive integer, got {value!r}")
-    return value
-
-
-class BuiltinToolUseTask(Task):
+class BuiltinToolUseTask(GeneratedSplits):
     """The offline suite of `lamdagent.data.builtin.tool_use`: seeded, with a held-out part in `test`."""
 
-    def __init__(
-        self,
-        name: str = "tool_use",
-        seed: int = 0,
-        val_size: int = 64,
-        test_size: int = 128,
-        max_new_tokens: int = 160,
-        data_dir: str | None = None,  # accepted because runs pass it to every task; this task needs no files
-    ) -> None:
-        self.name = name
-        self.seed = seed
-        self.sizes = {
-            "validation": _positive_int(name, "val_size", val_size),
-            "test": _positive_int(name, "test_size", test_size),
-        }
-        self.max_new_tokens = _positive_int(name, "max_new_tokens", max_new_tokens) or 160
-        self._items: dict[str, list[EvalItem]] = {}
+    name = "tool_use"
+    generator = staticmethod(generate)
+    default_sizes = (64, 128)
+    default_max_new_tokens = 160
 
-    def items(self, split: Split, limit: int | None = None) -> list[EvalItem]:
-        _check_split(self.name, split)
-        if split not in self._items:
-            rows = generate(split, self.sizes[split] or 0, self.seed)
-            self._items[split] = [
-                EvalItem(
-                    id=r["id"],
-                    messages=r["messages"],
-                    reference=r["reference"],
-                    category=r["category"],
-                    extra={"functions": r["tools"], "heldout": r["heldout"]},
-                )
-                for r in rows
-            ]
-        return self._items[split][:limit]
+    def item_extra(self, row: dict[str, Any]) -> dict[str, Any]:
+        return {"functions": row["tools"], "heldout": row["heldout"]}
 
     def score(self, items: list[EvalItem], outputs: list[str]) -> dict[str, float]:
         return score_tool_calls(items, outputs)
@@ -121,7 +94,7 @@ def bfcl_to_json_schema(node: Any) -> Any:
         return [bfcl_to_json_schema(n) for n in node]
     if not isinstance(node, dict):
         return node
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in node.items():
         if key == "type" and isinstance(value, str) and value in _BFCL_TYPES:
             if _BFCL_TYPES[value] is not None:
@@ -135,6 +108,16 @@ def bfcl_to_json_schema(node: Any) -> Any:
     return out
 
 
+class BFCLOptions(TaskOptions):
+    """Options of the `bfcl` task source."""
+
+    data_dir: str | None = Field(default=None, description="Folder holding bfcl/; unset: $LAMDAGENT_BENCHMARKS")
+    categories: list[str] | str | None = Field(
+        default=None, description="BFCL categories (a list or a comma-separated string); unset: all single-turn"
+    )
+    limit_per_category: int | None = Field(default=None, ge=1, description="Items per category and split")
+
+
 class BFCLTask(Task):
     """BFCL v4 single-turn categories, each split by a seeded shuffle into validation and test halves.
 
@@ -142,11 +125,13 @@ class BFCLTask(Task):
     `accuracy_<category>` per category.
     """
 
+    Options = BFCLOptions
+
     def __init__(
         self,
         name: str = "bfcl",
         data_dir: str | None = None,
-        categories: list[str] | str = BFCL_CATEGORIES,
+        categories: Sequence[str] | str = BFCL_CATEGORIES,
         limit_per_category: int | None = None,
         seed: int = 0,
         max_new_tokens: int = 256,
@@ -165,12 +150,12 @@ class BFCLTask(Task):
                     f"task {name!r}: no BFCL file for category {category!r} in {self.dir}; known: {', '.join(known)}"
                 )
         self.categories = list(categories)
-        self.limit_per_category = _positive_int(name, "limit_per_category", limit_per_category, allow_none=True)
-        self.max_new_tokens = _positive_int(name, "max_new_tokens", max_new_tokens) or 256
+        self.limit_per_category = check_size(name, "limit_per_category", limit_per_category, allow_none=True)
+        self.max_new_tokens = check_size(name, "max_new_tokens", max_new_tokens) or 256
         self._splits: dict[str, list[EvalItem]] | None = None
 
     def items(self, split: Split, limit: int | None = None) -> list[EvalItem]:
-        _check_split(self.name, split)
+        check_split(self.name, split)
         if self._splits is None:
             self._splits = self._load()
         return self._splits[split][:limit]
@@ -182,20 +167,18 @@ class BFCLTask(Task):
         return judge(item, output)
 
     def _load(self) -> dict[str, list[EvalItem]]:
-        per_split: dict[str, list[list[EvalItem]]] = {s: [] for s in _SPLITS}
+        per_split: dict[str, list[list[EvalItem]]] = {s: [] for s in SPLITS}
         for category in self.categories:
             items = self._category_items(category)
-            order = list(range(len(items)))
-            random.Random(f"bfcl:{self.seed}:{category}").shuffle(order)
-            half = (len(order) + 1) // 2
-            for split, chosen in (("validation", order[:half]), ("test", order[half:])):
+            halves = seeded_split(len(items), f"bfcl:{self.seed}:{category}", count=(len(items) + 1) // 2)
+            for split, chosen in zip(SPLITS, halves, strict=True):
                 per_split[split].append([items[i] for i in chosen][: self.limit_per_category])
         # Interleave the categories so that any prefix (a `limit`) stays balanced.
         return {split: [it for group in _round_robin(groups) for it in group] for split, groups in per_split.items()}
 
     def _category_items(self, category: str) -> list[EvalItem]:
         questions = read_jsonl(self.dir / f"BFCL_v4_{category}.json")
-        answers: dict[str, Any] = {}
+        answers: dict[Any, Any] = {}  # keyed by the rows' "id" values as read
         if "irrelevance" not in category:  # irrelevance has no answer file: the right answer is no call
             path = self.dir / "possible_answer" / f"BFCL_v4_{category}.json"
             if not path.is_file():

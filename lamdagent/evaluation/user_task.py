@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import random
 import re
 import unicodedata
 from collections.abc import Callable
@@ -30,7 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from lamdagent.errors import LamdagentError
-from lamdagent.evaluation.base import EvalItem, Split, Task
+from lamdagent.evaluation.base import EvalItem, Split, Task, seeded_split
 
 CheckerName = Literal["exact", "contains", "regex", "numeric", "json", "function_call", "ifeval"]
 # A checker: (answer, reference, options) -> right or wrong.
@@ -152,21 +151,21 @@ def check_json(answer: str, reference: Any, options: dict[str, Any]) -> bool:
 
 def check_numeric(answer: str, reference: Any, options: dict[str, Any]) -> bool:
     """The answer's `####` number, else its last number, equals the reference; `strict: true` needs `####`."""
-    from lamdagent.evaluation.checkers.numeric import match_flexible, match_strict
+    from lamdagent.checkers.numeric import match_flexible, match_strict
 
     return (match_strict if options.get("strict", False) else match_flexible)(answer, reference)
 
 
 def check_function_call(answer: str, reference: Any, options: dict[str, Any]) -> bool:
     """The answer makes exactly the expected tool calls (BFCL's AST rules, see `checkers.function_call`)."""
-    from lamdagent.evaluation.checkers.function_call import check_tool_calls
+    from lamdagent.checkers.function_call import check_tool_calls
 
     return check_tool_calls(answer, reference, options.get("functions")).correct
 
 
 def check_ifeval(answer: str, reference: Any, options: dict[str, Any]) -> bool:
     """Every IFEval instruction of the reference is followed (strictly; `loose: true` for IFEval's loose)."""
-    from lamdagent.evaluation.checkers.ifeval import follows_loose, follows_strict
+    from lamdagent.checkers.ifeval import follows_loose, follows_strict
 
     if not isinstance(reference, dict) or "instruction_id_list" not in reference:
         raise LamdagentError(
@@ -257,7 +256,7 @@ class UserTask(Task):
         return items
 
     def _messages(self, prompt: Any, tools: list[dict[str, Any]] | None, where: str) -> list[dict[str, Any]]:
-        from lamdagent.data.toolcall import tools_system_message
+        from lamdagent.toolcall import tools_system_message
 
         if isinstance(prompt, str):
             messages = [{"role": "user", "content": prompt}]
@@ -288,10 +287,7 @@ class UserTask(Task):
         else:
             if n < 2:
                 raise LamdagentError(f"{self.source}: the data has {n} row; a validation/test split needs two")
-            order = list(range(n))
-            random.Random(spec.seed).shuffle(order)
-            cut = min(max(round(n * spec.validation), 1), n - 1)
-            val = sorted(order[:cut])
+            val = sorted(seeded_split(n, spec.seed, fraction=spec.validation)[0])
         chosen = set(val)
         return {"validation": val, "test": [i for i in range(n) if i not in chosen]}
 

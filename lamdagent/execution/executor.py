@@ -15,11 +15,26 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+
+from pydantic import Field
 
 from lamdagent.errors import LamdagentError
+from lamdagent.execution import memwatch
 from lamdagent.execution.job import Job, JobResult
 from lamdagent.execution.launch import gpu_processes, preexec_worker, worker_command
+from lamdagent.registry import PluginOptions, Registry
+from lamdagent.secrets import scrub_env
+
+
+class ExecutorOptions(PluginOptions):
+    """Options every executor takes (the `executor` section of a run config, without `kind`)."""
+
+    parallel: int = Field(default=1, ge=1, description="Trials in flight at once")
+    timeout_s: float = Field(default=3600, gt=0, description="Seconds before a trial's worker is killed")
+    gpus_per_trial: float = Field(
+        default=0, ge=0, description="GPUs per trial: 0 = one each where there are any, a fraction shares one"
+    )
 
 
 @dataclass(eq=False)
@@ -33,9 +48,21 @@ class Handle:
 
 
 class Executor(ABC):
-    """Runs jobs; the loop submits while `free_slots()` > 0 and collects with `wait`."""
+    """Runs jobs; the loop submits while `free_slots()` > 0 and collects with `wait`.
 
+    An executor is a plug-in: a `name`, a typed `Options` model checked when the config loads, and
+    `create(options)`, which may start what it needs (a Ray instance) and fail with a one-line error.
+    """
+
+    name: ClassVar[str] = "executor"
+    Options: ClassVar[type[ExecutorOptions]] = ExecutorOptions
     parallel: int = 1
+    hidden_env: tuple[str, ...] = ()  # variables no worker may see (the agent's key), besides credential-named ones
+
+    @classmethod
+    def create(cls, options: Any) -> Executor:
+        """Build the executor from its validated options."""
+        raise NotImplementedError(f"{cls.__name__} cannot be built from a config")
 
     @abstractmethod
     def submit(self, job: Job) -> Handle: ...
@@ -62,6 +89,10 @@ class Executor(ABC):
                     return result
 
 
+EXECUTORS: Registry[type[Executor]] = Registry("executor")
+
+
+@EXECUTORS.decorator("local")
 class LocalExecutor(Executor):
     """One `python -m lamdagent.execution.worker` process per job; GPUs, where present, shared out by slot.
 
@@ -89,10 +120,12 @@ class LocalExecutor(Executor):
             )
         self._running: list[Handle] = []
 
+    name = "local"
+
     @classmethod
-    def from_config(cls, cfg: Any) -> LocalExecutor:
-        """From the run config's `executor` section (an `ExecutorConfig`)."""
-        return cls(timeout_s=cfg.timeout_s, parallel=cfg.parallel, gpus_per_trial=cfg.gpus_per_trial)
+    def create(cls, options: Any) -> LocalExecutor:
+        """From the run config's `executor` options."""
+        return cls(timeout_s=options.timeout_s, parallel=options.parallel, gpus_per_trial=options.gpus_per_trial)
 
     def slot_gpus(self, slot: int) -> list[int]:
         """The GPU ids a slot's worker sees (its CUDA_VISIBLE_DEVICES); empty on a machine without GPUs."""
@@ -112,7 +145,7 @@ class LocalExecutor(Executor):
         slot = next(i for i in range(self.parallel) if i not in used)
         job_dir = Path(job.job_dir)
         job.write()
-        env = dict(os.environ)
+        env = scrub_env(os.environ, self.hidden_env)
         env["PYTHONUNBUFFERED"] = "1"
         if self.gpus:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in self.slot_gpus(slot))
@@ -147,17 +180,27 @@ class LocalExecutor(Executor):
     def _collect(self, handle: Handle) -> tuple[Handle, JobResult] | None:
         proc: subprocess.Popen = handle.backend  # type: ignore[assignment]
         code = proc.poll()
+        # sampled from here, since a worker the kernel kills cannot report its own peak memory
+        memory = memwatch.watch(handle, proc.pid)
         if code is None and time.time() - handle.started > self.timeout_s:
             _kill_group(proc)
+            memory.stop()
             self._running.remove(handle)
             return handle, JobResult(ok=False, error=f"timeout: the action ran past {self.timeout_s:.0f} s")
         if code is None:
             return None
+        peak = memory.stop()
         self._running.remove(handle)
         result = JobResult.read(handle.job.job_dir)
         if result is None:
             tail = _log_tail(Path(handle.job.job_dir) / "worker.log")
-            result = JobResult(ok=False, error=f"worker exited with code {code} and no result: {tail}")
+            if code < 0:
+                error = memwatch.killed_message(code, peak, time.time() - handle.started, tail)
+            else:
+                error = f"worker exited with code {code} and no result: {tail}"
+            result = JobResult(ok=False, error=error)
+        if peak:
+            result.stats.setdefault("peak_rss_gb", round(peak / 1e9, 3))
         result.timings.setdefault("wall_s", time.time() - handle.started)
         return handle, result
 

@@ -1,69 +1,83 @@
-"""The job a worker runs and the result it returns: plain JSON, so any executor can carry them."""
+"""The job a worker runs and the result it returns: typed models that travel as JSON between processes.
+
+Both sides validate the same classes, so a worker never re-parses a dict by guesswork: inputs are model or
+dataset references told apart by their `object` field, the spec is an `ActionSpec`, tasks are `TaskSpec`s.
+"""
 
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lamdagent.evaluation.base import SPLITS, Split
+from lamdagent.io import write_json_atomic
+from lamdagent.spec import ActionSpec, DatasetRef, EvalSettings, ModelRef, TaskSpec
+
+Ref = Annotated[ModelRef | DatasetRef, Field(discriminator="object")]
+SlotInput = Ref | tuple[ModelRef, ...]
 
 
-@dataclass
-class Job:
+class Job(BaseModel):
     """Make (or reuse) one model and evaluate it. `spec` is None for evaluating an initial model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     trial_id: int | None
     job_dir: str
     store_root: str
-    spec: dict[str, Any] | None
+    spec: ActionSpec | None
     model_id: str
-    inputs: dict[str, Any]  # slot -> ModelRef/DatasetRef dict (a list of them for multi-model slots)
-    tasks: list[dict[str, Any]]  # TaskConfig dicts
-    eval: dict[str, Any]
+    inputs: dict[str, SlotInput] = Field(default_factory=dict)  # slot -> ref (a tuple of them for lists)
+    tasks: tuple[TaskSpec, ...] = ()
+    eval: EvalSettings = Field(default_factory=EvalSettings)
     model_path: str | None = None  # for evaluation-only jobs
-    splits: list[str] = field(default_factory=lambda: ["validation", "test"])
+    splits: tuple[Split, ...] = SPLITS
     data_dir: str | None = None
+
+    def parents(self) -> list[ModelRef]:
+        """The input models, each once, in slot order (a merge's lineage)."""
+        out: list[ModelRef] = []
+        for value in self.inputs.values():
+            for ref in value if isinstance(value, tuple) else (value,):
+                if isinstance(ref, ModelRef) and ref.id not in {p.id for p in out}:
+                    out.append(ref)
+        return out
 
     def write(self) -> Path:
         path = Path(self.job_dir) / "job.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(path, asdict(self))
+        write_json_atomic(path, self.model_dump(mode="json"))
         return path
 
     @classmethod
     def read(cls, job_dir: str | Path) -> Job:
-        return cls(**json.loads((Path(job_dir) / "job.json").read_text()))
+        return cls.model_validate_json((Path(job_dir) / "job.json").read_text())
 
 
-@dataclass
-class JobResult:
+class JobResult(BaseModel):
+    """What a worker reports: the model it made (or reused) and its scores, or the error's first line."""
+
+    model_config = ConfigDict(extra="forbid")
+
     ok: bool
     output_model: str | None = None
     output_path: str | None = None
-    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
-    test_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
-    stats: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, dict[str, float]] = Field(default_factory=dict)
+    test_metrics: dict[str, dict[str, float]] = Field(default_factory=dict)
+    timings: dict[str, float] = Field(default_factory=dict)
+    stats: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
     reused_model: bool = False
 
     def write(self, job_dir: str | Path) -> None:
-        write_json_atomic(Path(job_dir) / "result.json", asdict(self))
+        write_json_atomic(Path(job_dir) / "result.json", self.model_dump(mode="json"))
 
     @classmethod
     def read(cls, job_dir: str | Path) -> JobResult | None:
         path = Path(job_dir) / "result.json"
         if not path.is_file():
             return None
-        return cls(**json.loads(path.read_text()))
-
-
-def write_json_atomic(path: Path, value: Any) -> None:
-    """Write then rename, so a reader never sees half a file even if the writer is killed."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as fh:
-        json.dump(value, fh, indent=1, default=str)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+        return cls.model_validate(json.loads(path.read_text()))

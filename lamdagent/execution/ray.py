@@ -30,14 +30,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from lamdagent.errors import LamdagentError
-from lamdagent.execution.executor import Executor, Handle, _kill_group, _log_tail
+from lamdagent.execution.executor import EXECUTORS, Executor, ExecutorOptions, Handle, _kill_group, _log_tail
 from lamdagent.execution.job import Job, JobResult
 from lamdagent.execution.launch import gpu_processes, preexec_worker, worker_command
+from lamdagent.io import pid_alive
+from lamdagent.secrets import scrub_env
 
 INSTALL_HINT = "pip install 'lamdagent[ray]'"
 FORWARDED_ENV_PREFIXES = ("LAMDAGENT_", "HF_", "TRANSFORMERS_", "TOKENIZERS_")
@@ -59,13 +63,16 @@ def forwarded_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV_PREFIXES)}
 
 
-def run_worker_task(job_dir: str, processes: int, cpus: float, gpus: float, env: dict[str, str]) -> dict[str, Any]:
+def run_worker_task(
+    job_dir: str, processes: int, cpus: float, gpus: float, env: dict[str, str], hidden: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """The body of a job's Ray task: one worker subprocess (under accelerate if processes > 1); its result.
 
     Runs on a Ray worker. The subprocess dies with this process (a forced cancel kills it), and a
     failure to produce `result.json` becomes a failed result with the last line of `worker.log`.
     """
-    child_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1", "LAMDAGENT_THREADS": str(max(1, int(cpus)))}
+    child_env = {**scrub_env({**os.environ, **env}, hidden), "PYTHONUNBUFFERED": "1"}
+    child_env["LAMDAGENT_THREADS"] = str(max(1, int(cpus)))
     if gpus == 0:
         child_env["CUDA_VISIBLE_DEVICES"] = ""  # Ray leaves the variable alone for tasks without GPUs
     started = time.time()
@@ -88,7 +95,7 @@ def run_worker_task(job_dir: str, processes: int, cpus: float, gpus: float, env:
     if result is None:
         result = JobResult(ok=False, error=f"worker exited with code {code} and no result: {_log_tail(log_path)}")
     result.timings.setdefault("wall_s", time.time() - started)
-    return asdict(result)
+    return result.model_dump(mode="json")
 
 
 # -- a private local instance ----------------------------------------------------------------------------
@@ -221,8 +228,19 @@ class LocalRay:
 
 
 # -- the executor ----------------------------------------------------------------------------------------
+class RayOptions(ExecutorOptions):
+    """The `executor` section for `kind: ray`."""
+
+    ray_address: str | None = Field(default=None, description="An existing cluster (ray://host:port); none: local")
+    cpus_per_trial: float = Field(default=1, gt=0, description="CPUs each trial's Ray task holds")
+
+
+@EXECUTORS.decorator("ray")
 class RayExecutor(Executor):
-    """Runs each job as a Ray task; at most `parallel` at once. Use `from_config` to connect or start Ray."""
+    """Runs each job as a Ray task; at most `parallel` at once. Use `create` to connect or start Ray."""
+
+    name = "ray"
+    Options = RayOptions
 
     def __init__(
         self,
@@ -234,7 +252,7 @@ class RayExecutor(Executor):
     ) -> None:
         self._ray = import_ray()
         if not self._ray.is_initialized():
-            raise LamdagentError("RayExecutor needs a connected Ray; build it with RayExecutor.from_config")
+            raise LamdagentError("RayExecutor needs a connected Ray; build it with RayExecutor.create")
         self.timeout_s = timeout_s
         self.parallel = parallel
         self.cpus_per_trial = cpus_per_trial
@@ -246,7 +264,7 @@ class RayExecutor(Executor):
         self._closed = False
 
     @classmethod
-    def from_config(cls, cfg: Any) -> RayExecutor:
+    def create(cls, cfg: Any) -> RayExecutor:
         """Connect to `cfg.ray_address`, reuse a Ray this process already runs, or start a private local one."""
         ray = import_ray()
         gpu_processes(cfg.gpus_per_trial)  # a bad value fails before Ray starts
@@ -288,7 +306,9 @@ class RayExecutor(Executor):
         used = {h.slot for h in self._running}
         slot = next(i for i in range(self.parallel) if i not in used)
         job.write()
-        ref = self._task.remote(job.job_dir, self.processes, self.cpus_per_trial, self.gpus_per_trial, forwarded_env())
+        ref = self._task.remote(
+            job.job_dir, self.processes, self.cpus_per_trial, self.gpus_per_trial, forwarded_env(), self.hidden_env
+        )
         handle = Handle(job=job, slot=slot, backend=ref)
         self._running.append(handle)
         return handle
@@ -328,7 +348,7 @@ class RayExecutor(Executor):
 
     def _fetch(self, handle: Handle) -> JobResult:
         try:
-            result = JobResult(**self._ray.get(handle.backend))
+            result = JobResult.model_validate(self._ray.get(handle.backend))
         except Exception as exc:  # noqa: BLE001 - a crashed or lost task is a failed trial
             # the worker may have written its result before Ray lost the task
             result = JobResult.read(handle.job.job_dir) or JobResult(
@@ -359,21 +379,12 @@ def _reaper_main(argv: list[str]) -> int:
     temp_dir, raylet, node, driver = argv[0], int(argv[1]), argv[2], int(argv[3])
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(OSError):
-        while _alive(driver):
+        while pid_alive(driver):
             ready, _, _ = select.select([0], [], [], 0.5)
             if ready and not os.read(0, 4096):
                 break
     reap(temp_dir, raylet or None, node or None, driver)
     return 0
-
-
-def _alive(pid: int) -> bool:
-    """Whether a process runs (a zombie, dead but not yet waited for, does not)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
 
 
 if __name__ == "__main__":

@@ -21,26 +21,10 @@ from typing import Any
 
 from lamdagent.execution.job import Job, JobResult
 from lamdagent.execution.launch import Role, die_with_parent, process_role
-from lamdagent.spec import ActionSpec, DatasetRef, ModelRef
 
 MAIN = Role()
 
 log = logging.getLogger("lamdagent.worker")
-
-
-def _ref(value: Any) -> ModelRef | DatasetRef | list[ModelRef]:
-    if isinstance(value, list):
-        return [ModelRef.model_validate(v) for v in value]
-    return DatasetRef.model_validate(value) if "kind" in value else ModelRef.model_validate(value)
-
-
-def _parents(inputs: dict[str, Any]) -> list[ModelRef]:
-    out: list[ModelRef] = []
-    for value in inputs.values():
-        for ref in value if isinstance(value, list) else [value]:
-            if isinstance(ref, ModelRef) and ref.id not in {p.id for p in out}:
-                out.append(ref)
-    return out
 
 
 def trains_together(job: Job) -> bool:
@@ -53,7 +37,7 @@ def trains_together(job: Job) -> bool:
 
     if job.spec is None or ModelStore(Path(job.store_root)).is_complete(job.model_id):
         return False
-    return ACTIONS.get(ActionSpec.model_validate(job.spec).action).relation == "finetune"
+    return ACTIONS.get(job.spec.action).relation == "finetune"
 
 
 def make_model(job: Job, timings: dict[str, float], stats: dict[str, Any], role: Role = MAIN) -> tuple[Path, bool]:
@@ -68,10 +52,11 @@ def make_model(job: Job, timings: dict[str, float], stats: dict[str, Any], role:
     store = ModelStore(Path(job.store_root))
     if store.is_complete(job.model_id):
         return store.path(job.model_id), True
-    assert job.spec is not None
-    spec = ActionSpec.model_validate(job.spec)
+    spec = job.spec
+    if spec is None:
+        raise ValueError("an evaluation-only job makes no model")
     action_type = ACTIONS.get(spec.action)
-    inputs = {slot: _ref(v) for slot, v in job.inputs.items()}
+    inputs = {slot: list(v) if isinstance(v, tuple) else v for slot, v in job.inputs.items()}
     if role.is_main:
         staging = store.staging_dir(job.model_id)
     else:
@@ -91,7 +76,7 @@ def make_model(job: Job, timings: dict[str, float], stats: dict[str, Any], role:
     if not role.is_main:
         return staging, False
     t0 = time.perf_counter()
-    path = store.commit(job.model_id, staging, spec, _parents(inputs), action_type.relation)
+    path = store.commit(job.model_id, staging, spec, job.parents(), action_type.relation)
     timings.update(ctx.timings)
     timings["commit_s"] = time.perf_counter() - t0
     stats.update(ctx.stats)
@@ -101,29 +86,37 @@ def make_model(job: Job, timings: dict[str, float], stats: dict[str, Any], role:
 def evaluate_model(
     job: Job, path: Path, timings: dict[str, float], stats: dict[str, Any]
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """Both splits in one process, with the model loaded once."""
-    from lamdagent.evaluation.evaluator import evaluate, load_model
+    """The job's splits in one process, with the model loaded once. `stats` gets each task's item count per
+    split (scores on a few dozen items move by whole items: the count gives their interval) and a few
+    answers per task, so a reader can see what the model actually wrote."""
+    from lamdagent.evaluation.evaluator import evaluate_detailed, load_model
     from lamdagent.evaluation.tasks import build_task
 
     t0 = time.perf_counter()
     options_base = {"data_dir": job.data_dir} if job.data_dir else {}
-    tasks = [build_task(t["name"], t["source"], {**options_base, **t.get("options", {})}) for t in job.tasks]
+    tasks = [build_task(t.name, t.source, {**options_base, **t.options}) for t in job.tasks]
     stats["primary_metrics"] = {t.name: t.primary_metric for t in tasks}
     model, tokenizer = load_model(path)
     timings["eval_load_s"] = time.perf_counter() - t0
     out: dict[str, dict[str, dict[str, float]]] = {}
+    items: dict[str, dict[str, int]] = {}
+    samples: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for split in job.splits:
         t1 = time.perf_counter()
-        out[split] = evaluate(
+        report = evaluate_detailed(
             model,
             tasks,
             split,
-            limit=job.eval.get("limit"),
-            batch_size=job.eval.get("batch_size", 16),
+            limit=job.eval.limit,
+            batch_size=job.eval.batch_size,
             tokenizer=tokenizer,
             progress=True,
         )
+        out[split] = report.metrics()
+        items[split] = {name: r.items for name, r in report.tasks.items()}
+        samples[split] = {name: r["samples"] for name, r in report.to_dict()["tasks"].items()}
         timings[f"eval_{split}_s"] = time.perf_counter() - t1
+    stats["items"], stats["samples"] = items, samples
     return out
 
 

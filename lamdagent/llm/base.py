@@ -12,9 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from lamdagent.errors import LamdagentError
 from lamdagent.registry import Registry
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": "..."}
@@ -63,7 +62,7 @@ class LLMClient(ABC):
 
     name: ClassVar[str]
     constrained_choice: ClassVar[bool] = False  # True: `choose` always returns a valid index by construction
-    Config: ClassVar[type[ClientConfig]]
+    Options: ClassVar[type[ClientConfig]]
 
     config: ClientConfig
 
@@ -89,17 +88,6 @@ class LLMClient(ABC):
         """Release the model or the connection; the default holds nothing."""
         return None
 
-    @classmethod
-    def parse_config(cls, cfg: Mapping[str, Any]) -> ClientConfig:
-        """Validate `cfg`; an error names the `llm.<field>` at fault."""
-        try:
-            return cls.Config(**dict(cfg))
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"]) or "llm"
-            known = ", ".join(sorted(cls.Config.model_fields))
-            raise LamdagentError(f"llm.{where}: {err['msg']}; the {cls.name!r} backend takes: {known}") from None
-
 
 LLM_BACKENDS: Registry[type[LLMClient]] = Registry("llm backend")
 
@@ -109,10 +97,15 @@ def make_client(cfg: Mapping[str, Any] | None = None) -> LLMClient:
 
     Keys set to None count as unset, so one config schema can carry every backend's keys.
     """
-    cfg = {k: v for k, v in (cfg or {}).items() if v is not None}
+    config = parse_client_config(cfg or {})
+    return LLM_BACKENDS.get(config.backend)(config)  # type: ignore[call-arg]
+
+
+def parse_client_config(cfg: Mapping[str, Any], where: str = "llm") -> ClientConfig:
+    """Check an `llm` section against its backend's options; the error names `llm.<field>`."""
+    cfg = {k: v for k, v in cfg.items() if v is not None}
     cfg.setdefault("backend", "local")
-    cls = LLM_BACKENDS.get(str(cfg["backend"]))
-    return cls(cls.parse_config(cfg))  # type: ignore[call-arg]
+    return LLM_BACKENDS.options(str(cfg["backend"]), cfg, where)  # type: ignore[return-value]
 
 
 def approx_tokens(text: str) -> int:

@@ -23,7 +23,7 @@ class LlamaCppConfig(ClientConfig):
     model: str = Field(default=EMBEDDED_NAME, description=f"Path of a GGUF file, or {EMBEDDED_NAME!r}")
     n_ctx: int = Field(default=8192, gt=0, description="Context length in tokens")
     n_threads: int | None = Field(default=None, gt=0, description="CPU threads; None: all available cores")
-    n_gpu_layers: int = Field(default=0, description="Layers offloaded to a GPU (-1: all)")
+    n_gpu_layers: int = Field(default=0, ge=-1, description="Layers offloaded to a GPU (-1: all)")
     seed: int = Field(default=0, description="Sampling seed")
 
 
@@ -36,7 +36,8 @@ def options_grammar(options: list[str]) -> str:
 class LlamaCppClient(LLMClient):
     name: ClassVar[str] = "llamacpp"
     constrained_choice: ClassVar[bool] = True
-    Config: ClassVar[type[ClientConfig]] = LlamaCppConfig
+    Options: ClassVar[type[ClientConfig]] = LlamaCppConfig
+    config: LlamaCppConfig
 
     def __init__(self, config: LlamaCppConfig) -> None:
         try:

@@ -29,7 +29,8 @@ class LocalConfig(ClientConfig):
 class LocalClient(LLMClient):
     name: ClassVar[str] = "local"
     constrained_choice: ClassVar[bool] = True
-    Config: ClassVar[type[ClientConfig]] = LocalConfig
+    Options: ClassVar[type[ClientConfig]] = LocalConfig
+    config: LocalConfig
 
     def __init__(self, config: LocalConfig) -> None:
         import torch

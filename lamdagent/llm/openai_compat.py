@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 from pydantic import Field
 
@@ -23,6 +23,10 @@ from lamdagent.llm.base import (
     Message,
     approx_tokens,
 )
+from lamdagent.secrets import redact_text, redact_url
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
 
 DUMMY_KEY = "sk-no-key-required"
 CHOOSE_INSTRUCTION = "Answer with exactly one of these options, copied verbatim, and nothing else:\n{options}"
@@ -65,7 +69,8 @@ def match_option(answer: str, options: list[str]) -> int | None:
 class OpenAIClient(LLMClient):
     name: ClassVar[str] = "openai"
     constrained_choice: ClassVar[bool] = False
-    Config: ClassVar[type[ClientConfig]] = OpenAIConfig
+    Options: ClassVar[type[ClientConfig]] = OpenAIConfig
+    config: OpenAIConfig
 
     def __init__(self, config: OpenAIConfig) -> None:
         from openai import OpenAI
@@ -85,7 +90,10 @@ class OpenAIClient(LLMClient):
         )
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._secret, "***") if self._secret else text
+        """Error text without the key, URL credentials, query strings or key-shaped tokens: errors reach the
+        ledger and the report, which are shared."""
+        text = text.replace(self._secret, "***") if self._secret else text
+        return redact_text(text)
 
     def complete(
         self,
@@ -106,14 +114,15 @@ class OpenAIClient(LLMClient):
             kwargs["seed"] = self.config.seed
         if self.config.extra_body:
             kwargs["extra_body"] = self.config.extra_body
-        where = self.config.base_url or "api.openai.com"
+        where = redact_url(self.config.base_url) if self.config.base_url else "api.openai.com"
         try:
             resp = self._client.chat.completions.create(
                 model=self.config.model,
-                messages=messages,
+                # role/content dicts, which the SDK describes with one TypedDict per role
+                messages=cast("list[ChatCompletionMessageParam]", messages),
                 max_tokens=max_tokens or self.config.max_tokens,
                 temperature=self.config.temperature if temperature is None else temperature,
-                **kwargs,  # type: ignore[arg-type]
+                **kwargs,
             )
         except (openai.APIError, ValueError) as exc:  # ValueError: a body that is not JSON
             first = str(exc).splitlines()[0][:300] if str(exc) else ""
@@ -125,7 +134,7 @@ class OpenAIClient(LLMClient):
                 self._scrub(f"{where}: the response is not a chat completion: {str(resp)[:200]!r}")
             ) from None
         if not isinstance(text, str):
-            raise LLMError(f"{where}: the response's message content is not text: {text!r:.200}")
+            raise LLMError(self._scrub(f"{where}: the response's message content is not text: {text!r:.200}"))
         usage = getattr(resp, "usage", None)
         prompt_tokens = getattr(usage, "prompt_tokens", None)
         completion_tokens = getattr(usage, "completion_tokens", None)

@@ -72,3 +72,20 @@ def load_tokenizer(path: str | Path, padding_side: str = "right", trust_remote_c
     if not tok.model_max_length or tok.model_max_length > 1_000_000:
         tok.model_max_length = 8192
     return tok
+
+
+def weights_fingerprint(path: Path) -> str:
+    """Cheap identity of a model directory: config plus size and head of every weight file.
+
+    It pins an initial model's content in every spec built on it, so swapping the weights behind a name
+    changes the spec hashes instead of silently reusing models trained from the old ones.
+    """
+    import hashlib
+
+    h = hashlib.sha256((path / "config.json").read_bytes())
+    for f in sorted(path.glob("*.safetensors")):
+        h.update(f.name.encode())
+        h.update(str(f.stat().st_size).encode())
+        with open(f, "rb") as fh:
+            h.update(fh.read(1 << 22))
+    return h.hexdigest()[:16]

@@ -7,7 +7,6 @@ scores; `README.md` is a Hugging Face model card rendered from it (so a pushed m
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -17,28 +16,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lamdagent.errors import LamdagentError
-from lamdagent.models.embedded import EMBEDDED_NAME
+from lamdagent.io import fsync_dir, pid_alive, write_atomic, write_json_atomic
+from lamdagent.models.card import CARD_FILE, card_name, render_card
 from lamdagent.spec import ActionSpec, ModelRef
 
 META_FILE = "lamdagent.json"
-CARD_FILE = "README.md"
 STAGING_PREFIX = ".staging-"
-EMBEDDED_CARD_NAME = "HuggingFaceTB/SmolLM2-135M-Instruct"  # what the embedded GGUF was converted from
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _STAGING = re.compile(rf"^{re.escape(STAGING_PREFIX)}(?P<id>[^-]+)-(?P<pid>\d+)-[0-9a-f]+$")
-
-
-def card_name(ref: ModelRef) -> str:
-    """The name a model card lists for a parent: its hub id when it has one, else its pool id."""
-    if ref.name == EMBEDDED_NAME:
-        return EMBEDDED_CARD_NAME
-    if ref.name and _HUB_ID.match(ref.name) and not Path(ref.name).expanduser().exists():
-        return ref.name
-    return ref.id
 
 
 def _fsync_tree(path: Path) -> None:
@@ -50,84 +36,7 @@ def _fsync_tree(path: Path) -> None:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        _fsync_dir(Path(dirpath))
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
-def render_card(meta: dict[str, Any]) -> str:
-    """A Hugging Face model card (YAML front matter + Markdown) from a model's `lamdagent.json`."""
-    names: list[str] = meta["parent_names"]
-    front = {
-        "base_model": names if meta["relation"] == "merge" else (names[0] if len(names) == 1 else names),
-        "base_model_relation": meta["relation"],
-        "library_name": "transformers",
-        "tags": ["lamdagent"],
-    }
-    spec = meta["spec"]
-    lines = [
-        "---",
-        yaml.safe_dump(front, sort_keys=False).rstrip(),
-        "---",
-        "",
-        f"# {meta['model_id']}",
-        "",
-        f"Produced by lamdagent with the action `{spec['action']}` ({meta['relation']}) on {meta['created_at']}.",
-        "",
-        "## Parameters",
-        "",
-    ]
-    params = spec.get("params") or {}
-    if params:
-        lines += ["| parameter | value |", "|---|---|"]
-        lines += [f"| `{k}` | `{json.dumps(v)}` |" for k, v in sorted(params.items())]
-    else:
-        lines.append("None.")
-    lines += ["", "## Lineage", ""]
-    by_id = dict(zip(meta["parents"], names, strict=True))
-    for slot, ids in spec["inputs"].items():
-        shown = [f"`{i}`" + (f" ({by_id[i]})" if by_id.get(i, i) != i else "") for i in _as_list(ids)]
-        lines.append(f"- {slot}: {', '.join(shown)}")
-    lines += ["", f"Spec hash: `{meta['spec_hash']}`.", "", "## Scores", ""]
-    scores = meta.get("scores")
-    if not scores:
-        lines.append("Not evaluated yet.")
-    else:
-        lines += [f"Objective: **{scores['score']:.4f}**", "", "| split | metric | value |", "|---|---|---|"]
-        for split in ("validation", "test"):
-            for metric, value in sorted((scores.get(split) or {}).items()):
-                shown = f"{value:.4f}" if isinstance(value, int | float) else json.dumps(value)
-                lines.append(f"| {split} | {metric} | {shown} |")
-    return "\n".join(lines) + "\n"
-
-
-def _as_list(value: str | list[str]) -> list[str]:
-    return value if isinstance(value, list) else [value]
+        fsync_dir(dirpath)
 
 
 class ModelStore:
@@ -191,15 +100,18 @@ class ModelStore:
         (staging / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
         (staging / CARD_FILE).write_text(render_card(meta), encoding="utf-8")
         _fsync_tree(staging)
-        if final.exists() and not self.is_complete(model_id):
-            shutil.rmtree(final)  # a leftover that never completed
+        if final.exists() or final.is_symlink():
+            # not ours (every model of ours appears complete, by one rename): never delete what we did not write
+            raise LamdagentError(
+                f"{final} exists but is not a complete lamdagent model; move it out of {self.root} and resume"
+            )
         try:
             staging.rename(final)
         except OSError:
             if not self.is_complete(model_id):
                 raise
             shutil.rmtree(staging, ignore_errors=True)  # lost a race to an identical result
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
         return final
 
     @staticmethod
@@ -226,23 +138,21 @@ class ModelStore:
         meta = self.read_meta(model_id)
         meta["scores"] = {"validation": dict(validation), "test": dict(test), "score": float(score)}
         final = self.path(model_id)
-        _write_atomic(final / META_FILE, json.dumps(meta, indent=2))
-        _write_atomic(final / CARD_FILE, render_card(meta))
+        write_json_atomic(final / META_FILE, meta, indent=2)
+        write_atomic(final / CARD_FILE, render_card(meta))
 
     def clean_partial(self) -> list[Path]:
-        """Remove staging dirs of dead processes and model dirs that never completed; return them."""
+        """Remove the staging dirs of dead processes; return them.
+
+        Only directories named by `staging_dir` (prefix, model id, pid, random tag) are ever removed: anything
+        else under `models/`, complete or not, may be a user's and stays.
+        """
         removed: list[Path] = []
         for entry in sorted(self.root.iterdir()):
-            if not entry.is_dir():
-                continue
             match = _STAGING.match(entry.name)
-            if match:
-                if _pid_alive(int(match["pid"])):
-                    continue
-            elif entry.name.startswith(".") or self.is_complete(entry.name):
+            if match is None or entry.is_symlink() or not entry.is_dir() or pid_alive(int(match["pid"])):
                 continue
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
-        with contextlib.suppress(OSError):
-            _fsync_dir(self.root)
+        fsync_dir(self.root)
         return removed

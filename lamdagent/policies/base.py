@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
+
+from pydantic import Field
 
 from lamdagent.ledger import TrialRecord
+from lamdagent.llm.base import parse_client_config
 from lamdagent.pool import Candidates, Pool
-from lamdagent.registry import Registry
+from lamdagent.registry import PluginOptions, Registry
 from lamdagent.spec import ActionSpec
 
 
@@ -41,12 +45,35 @@ class PolicyView:
     objective: str = ""  # a sentence describing the goal, for prompts
     iteration: int = 0
     seen_hashes: frozenset[str] = frozenset()  # specs finished or running: never proposed twice
+    # pipeline signatures (`lamdagent.signature`), filled by a loop that signs its models: with them, a spec
+    # equal to a tried one under other ids or in the other order of a symmetric merge, or a no-op, is seen too
+    seen_signatures: frozenset[str] = frozenset()
+    model_signatures: dict[str, str] = field(default_factory=dict)  # pool model id -> its signature
+
+
+class PolicyOptions(PluginOptions):
+    """Options every policy takes, so a run can switch policy (`--policy random`) and keep its agent LLM."""
+
+    llm: dict[str, Any] = Field(
+        default_factory=lambda: {"backend": "local"},
+        description="The agent LLM for LLM-driven policies: `backend` and that backend's settings",
+    )
+    max_retries: int = Field(default=2, ge=0, le=10, description="Re-asks after an invalid LLM answer")
 
 
 class Policy(ABC):
-    """Chooses actions. Implementations must always return valid specs (fall back rather than fail)."""
+    """Chooses actions. Implementations must always return valid specs (fall back rather than fail).
 
-    name: str = "policy"
+    A policy is a plug-in: a `name`, a typed `Options` model checked when the config loads, and `create`.
+    """
+
+    name: ClassVar[str] = "policy"
+    Options: ClassVar[type[PolicyOptions]] = PolicyOptions
+
+    @classmethod
+    def create(cls, options: Any, seed: int) -> Policy:
+        """Build the policy from its validated options and the run's seed (every registered policy does)."""
+        raise NotImplementedError(f"{cls.__name__} cannot be built from a config")
 
     @abstractmethod
     def propose(self, view: PolicyView, n: int = 1) -> list[Proposal]:
@@ -57,5 +84,16 @@ class Policy(ABC):
         return None
 
 
-PolicyFactory = Any  # callable(config: PolicyConfig-like dict, seed: int) -> Policy
-POLICIES: Registry[PolicyFactory] = Registry("policy")
+POLICIES: Registry[type[Policy]] = Registry("policy")
+
+
+def policy_options(name: str, raw: Mapping[str, Any] | None) -> PolicyOptions:
+    """Check the `policy` section (without its `name`) against the named policy's options."""
+    options = POLICIES.options(name, raw, "policy")
+    parse_client_config(options.llm, "policy.llm")  # type: ignore[attr-defined]
+    return options  # type: ignore[return-value]
+
+
+def make_policy(name: str, raw: Mapping[str, Any] | None, seed: int) -> Policy:
+    """The named policy, its options checked, seeded."""
+    return POLICIES.get(name).create(policy_options(name, raw), seed)

@@ -9,17 +9,15 @@ ready the policy returns no proposal, and a loop with nothing running then stops
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from lamdagent.actions.base import ACTIONS
 from lamdagent.errors import LamdagentError
-from lamdagent.policies.base import POLICIES, Policy, PolicyView, Proposal
-from lamdagent.policies.random import PolicyOptions, parse_policy_config
+from lamdagent.policies.base import POLICIES, Policy, PolicyOptions, PolicyView, Proposal
 from lamdagent.pool import Pool
-from lamdagent.spec import ActionSpec
+from lamdagent.spec import ActionSpec, as_ids
 
 REF = re.compile(r"^\$(\d+)$")
 
@@ -56,7 +54,7 @@ def _check_step(k: int, step: FixedStep) -> None:
             raise LamdagentError(f"{where}.inputs.{name}: give a list of {count} object ids")
         if count == 1 and not isinstance(value, str):
             raise LamdagentError(f"{where}.inputs.{name}: give one object id, not a list")
-        for ref in value if isinstance(value, list) else [value]:
+        for ref in as_ids(value):
             m = REF.match(ref)
             if m and not 1 <= int(m.group(1)) < k:
                 raise LamdagentError(f"{where}.inputs.{name}: {ref} must refer to an earlier step (1 to {k - 1})")
@@ -71,7 +69,7 @@ def _step_spec(k: int, step: FixedStep, pool: Pool, produced: dict[int, str]) ->
     inputs: dict[str, str | list[str]] = {}
     for name, value in step.inputs.items():
         ids = []
-        for ref in value if isinstance(value, list) else [value]:
+        for ref in as_ids(value):
             m = REF.match(ref)
             if m:
                 ref = produced.get(int(m.group(1)), "")
@@ -86,22 +84,29 @@ def _step_spec(k: int, step: FixedStep, pool: Pool, produced: dict[int, str]) ->
         inputs[name] = ids if isinstance(value, list) else ids[0]
     action_type = ACTIONS.get(step.action)
     params = action_type.parse_params({**pool.fixed_params.get(step.action, {}), **step.params})
-    ids = [i for v in inputs.values() for i in (v if isinstance(v, list) else [v])]
     return ActionSpec(
         action=step.action,
         inputs=inputs,
         params=params.model_dump(mode="json"),
-        fingerprints={i: pool.fingerprint(i) for i in ids},
+        fingerprints={i: pool.fingerprint(i) for v in inputs.values() for i in as_ids(v)},
     )
 
 
+@POLICIES.decorator("fixed")
 class FixedPolicy(Policy):
     name = "fixed"
+    Options = FixedOptions
 
     def __init__(self, steps: list[FixedStep]) -> None:
         for k, step in enumerate(steps, 1):
             _check_step(k, step)
         self.steps = steps
+
+    @classmethod
+    def create(cls, options: Any, seed: int) -> FixedPolicy:
+        import lamdagent.actions  # noqa: F401 - the built-in action types register on import
+
+        return cls(options.pipeline)
 
     def propose(self, view: PolicyView, n: int = 1) -> list[Proposal]:
         outputs = {t.spec_hash: t.output_model for t in view.history if t.state == "finished" and t.output_model}
@@ -114,16 +119,8 @@ class FixedPolicy(Policy):
                 continue
             h = spec.spec_hash()
             if h in outputs:
-                produced[k] = outputs[h]  # type: ignore[assignment]
+                produced[k] = outputs[h]
             elif h not in tried and len(out) < n:
                 tried.add(h)
                 out.append(Proposal(spec, rationale=f"fixed pipeline: step {k} of {len(self.steps)}"))
         return out
-
-
-@POLICIES.decorator("fixed")
-def make_fixed_policy(cfg: Mapping[str, Any] | None, seed: int) -> FixedPolicy:
-    import lamdagent.actions  # noqa: F401 - the built-in action types register on import
-
-    options: FixedOptions = parse_policy_config(FixedOptions, cfg, "fixed")
-    return FixedPolicy(options.pipeline)

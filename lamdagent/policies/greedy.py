@@ -8,12 +8,12 @@ left it draws a random unseen action, marked as a fallback. It shows what pure e
 from __future__ import annotations
 
 import random as _random
-from collections.abc import Mapping
 from typing import Any
 
 from lamdagent.policies.base import POLICIES, Policy, PolicyView, Proposal
-from lamdagent.policies.random import PolicyOptions, parse_policy_config, random_unseen, unseen_choices
-from lamdagent.spec import ActionSpec
+from lamdagent.policies.space import random_unseen, signature_index, unseen_choices
+from lamdagent.signature import SignatureIndex
+from lamdagent.spec import ActionSpec, as_ids
 
 
 def ranked_models(view: PolicyView) -> list[str]:
@@ -22,13 +22,20 @@ def ranked_models(view: PolicyView) -> list[str]:
     return sorted(ids, key=lambda i: -view.model_scores[i] if i in view.model_scores else float("inf"))
 
 
+@POLICIES.decorator("greedy")
 class GreedyPolicy(Policy):
     name = "greedy"
 
     def __init__(self, seed: int = 0) -> None:
         self.rng = _random.Random(seed)
 
-    def variations(self, view: PolicyView, seen: set[str]) -> dict[str, list[ActionSpec]]:
+    @classmethod
+    def create(cls, options: Any, seed: int) -> GreedyPolicy:
+        return cls(seed)
+
+    def variations(
+        self, view: PolicyView, seen: set[str], index: SignatureIndex | None = None
+    ) -> dict[str, list[ActionSpec]]:
         """Unseen specs per action type that use the best model, with partners from the focus set."""
         ranked = ranked_models(view)
         if not ranked:
@@ -41,7 +48,8 @@ class GreedyPolicy(Policy):
             model_slots = [s.name for s in cands.slots if s.kind == "model"]
             if not model_slots:
                 continue
-            left = unseen_choices(view.candidates, action, seen, restrict={s: focus for s in model_slots}) or []
+            restrict = {s: focus for s in model_slots}
+            left = unseen_choices(view.candidates, action, seen, restrict=restrict, index=index) or []
             specs = [spec for choice, spec in left if _uses(choice, model_slots, best)]
             if specs:
                 out[action] = specs
@@ -49,9 +57,10 @@ class GreedyPolicy(Policy):
 
     def propose(self, view: PolicyView, n: int = 1) -> list[Proposal]:
         seen = set(view.seen_hashes)
+        index = signature_index(view)
         out: list[Proposal] = []
         for _ in range(n):
-            options = self.variations(view, seen)
+            options = self.variations(view, seen, index)
             if options:
                 action = self.rng.choice(sorted(options))
                 spec = self.rng.choice(options[action])
@@ -60,26 +69,18 @@ class GreedyPolicy(Policy):
                 why = f"greedy: vary the best model {best}" + (f" (score {score:.3f})" if score is not None else "")
                 proposal = Proposal(spec, rationale=why)
             else:
-                spec = random_unseen(view.candidates, seen, self.rng)
-                if spec is None:
+                unseen = random_unseen(view.candidates, seen, self.rng, index=index)
+                if unseen is None:
                     break
                 proposal = Proposal(
-                    spec, rationale="greedy: no unseen variation of the best model; random", fallback=True
+                    unseen, rationale="greedy: no unseen variation of the best model; random", fallback=True
                 )
             seen.add(proposal.spec.spec_hash())
+            if index is not None:
+                index.add(proposal.spec)
             out.append(proposal)
         return out
 
 
 def _uses(choice: dict[str, Any], model_slots: list[str], model_id: str) -> bool:
-    for name in model_slots:
-        value = choice[name]
-        if value == model_id or (isinstance(value, list) and model_id in value):
-            return True
-    return False
-
-
-@POLICIES.decorator("greedy")
-def make_greedy_policy(cfg: Mapping[str, Any] | None, seed: int) -> GreedyPolicy:
-    parse_policy_config(PolicyOptions, cfg, "greedy")
-    return GreedyPolicy(seed)
+    return any(model_id in as_ids(choice[name]) for name in model_slots)

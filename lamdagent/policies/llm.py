@@ -23,19 +23,21 @@ from typing import Any, Literal, TypeVar
 from pydantic import Field
 
 from lamdagent.errors import LamdagentError
+from lamdagent.evaluation.base import primary_value
 from lamdagent.ledger import TrialRecord
 from lamdagent.llm.base import LLMClient, LLMError, Message, make_client
-from lamdagent.policies.base import POLICIES, Policy, PolicyView, Proposal
-from lamdagent.policies.random import (
-    PolicyOptions,
+from lamdagent.policies.base import POLICIES, Policy, PolicyOptions, PolicyView, Proposal
+from lamdagent.policies.space import (
     is_exhausted,
-    parse_policy_config,
+    is_unseen,
     random_unseen,
+    signature_index,
     tried_specs,
     unseen_choices,
 )
 from lamdagent.pool import ActionCandidates, SlotOptions
-from lamdagent.spec import ActionSpec
+from lamdagent.signature import SignatureIndex
+from lamdagent.spec import ActionSpec, as_ids, fmt_value, spec_text
 
 T = TypeVar("T")
 DEFAULT_OBJECTIVE = "maximise the validation score (the weighted sum of the target tasks' scores)"
@@ -63,23 +65,13 @@ def render(name: str, **values: Any) -> str:
 
 
 # -- how objects are shown --------------------------------------------------------------------------
-def fmt_value(value: Any) -> str:
-    """A value as the agent must copy it back: JSON, so 1e-05 and "a" round-trip."""
-    return value if isinstance(value, str) else json.dumps(value)
-
-
 def task_scores(metrics: Mapping[str, Any], primary: Mapping[str, str] | None = None) -> dict[str, float]:
-    """One number per task, the one the objective uses: the task's primary metric when known, else its
-    `primary` or `score` metric, else its first (a bare number stays)."""
+    """One number per task, the one the objective uses (`primary_value`'s rule); tasks with none are left out."""
     out = {}
     for task, values in metrics.items():
-        if isinstance(values, int | float):
-            out[task] = float(values)
-        elif values:
-            named = (primary or {}).get(task)
-            keys = (named, "primary", "score") if named else ("primary", "score")
-            key = next((k for k in keys if k in values), next(iter(values)))
-            out[task] = values[key]
+        value = primary_value(values, (primary or {}).get(task))
+        if value is not None:
+            out[task] = value
     return out
 
 
@@ -88,13 +80,6 @@ def fmt_scores(score: float | None, tasks: Mapping[str, float]) -> str:
     if tasks:
         text += " [" + ", ".join(f"{t} {v:.3f}" for t, v in tasks.items()) + "]"
     return text
-
-
-def spec_text(spec: ActionSpec, shown_params: Any = ()) -> str:
-    """`sft(model=base, data=tool_sft; learning_rate=0.0001)`: inputs, then the chosen parameters."""
-    args = ", ".join(f"{k}={'[' + ', '.join(v) + ']' if isinstance(v, list) else v}" for k, v in spec.inputs.items())
-    params = ", ".join(f"{k}={fmt_value(spec.params[k])}" for k in shown_params if k in spec.params)
-    return f"{spec.action}({args}{'; ' + params if params else ''})"
 
 
 def extract_json(text: str) -> dict[str, Any]:
@@ -164,6 +149,7 @@ class _Shown:
         self.view = view
         self.producer = {t.output_model: t for t in view.history if t.state == "finished" and t.output_model}
         self.history_limit = history_limit
+        self.index: SignatureIndex | None = None  # the duplicate guard of the proposal being made
 
     def spec(self, spec: ActionSpec) -> str:
         return spec_text(spec, self.view.pool.grids.get(spec.action, {}))
@@ -255,8 +241,10 @@ def _choice_of(spec: ActionSpec, cands: ActionCandidates) -> dict[str, Any]:
     return {s.name: spec.inputs.get(s.name, spec.params.get(s.name)) for s in cands.slots}
 
 
+@POLICIES.decorator("llm")
 class LLMPolicy(Policy):
     name = "llm"
+    Options = LLMPolicyOptions
 
     def __init__(self, client: LLMClient, options: LLMPolicyOptions | None = None, seed: int = 0) -> None:
         self.client = client
@@ -264,6 +252,10 @@ class LLMPolicy(Policy):
         self.rng = _random.Random(seed)
         mode = self.options.mode
         self.constrained = client.constrained_choice if mode == "auto" else mode == "choose"
+
+    @classmethod
+    def create(cls, options: Any, seed: int) -> LLMPolicy:
+        return cls(make_client(options.llm), options, seed)
 
     # -- LLM calls ------------------------------------------------------------------------------------
     def _messages(self, prompt: str) -> list[Message]:
@@ -373,8 +365,11 @@ class LLMPolicy(Policy):
                 spec = view.candidates.build_spec(action, obj)
             except (LamdagentError, TypeError) as exc:
                 raise ValueError(str(exc)) from None
-            if spec.spec_hash() in seen:
-                raise ValueError(f"{json.dumps(obj)} was already tried or is in flight; choose a different combination")
+            if not is_unseen(spec, seen, shown.index):
+                raise ValueError(
+                    f"{json.dumps(obj)} was already tried, is in flight, or is equivalent to one of those (or changes "
+                    "nothing, like a merge of a model with itself); choose a different combination"
+                )
             return spec, rationale
 
         instruction = render("step2_answer_json.txt", example=_example(cands))
@@ -387,7 +382,7 @@ class LLMPolicy(Policy):
         """One `choose` per slot value, each seeing the values chosen so far; only options that still
         lead to an unseen combination are offered, so the assembled spec is new by construction."""
         cands = shown.view.candidates.actions[action]
-        unseen = unseen_choices(shown.view.candidates, action, seen)
+        unseen = unseen_choices(shown.view.candidates, action, seen, index=shown.index)
         choice: dict[str, Any] = {}
         notes: list[str] = []
         for slot in cands.slots:
@@ -414,7 +409,7 @@ class LLMPolicy(Policy):
             spec = shown.view.candidates.build_spec(action, choice)
         except (ValueError, LamdagentError) as exc:
             raise _NoAnswer(f"the assembled choice is invalid: {exc}", action) from None
-        if spec.spec_hash() in seen:
+        if not is_unseen(spec, seen, shown.index):
             raise _NoAnswer(f"the assembled choice {json.dumps(choice)} was already tried", action)
         return spec, ("likeliest values: " + ", ".join(notes)) if notes else "the only unseen values"
 
@@ -433,6 +428,10 @@ class LLMPolicy(Policy):
     def _propose_one(self, shown: _Shown, extra: list[ActionSpec]) -> Proposal | None:
         view = shown.view
         seen = set(view.seen_hashes) | {s.spec_hash() for s in extra}
+        index = shown.index = signature_index(view)
+        if index is not None:
+            for spec in extra:
+                index.add(spec)
         types = [a for a in sorted(view.candidates.actions) if not is_exhausted(view, a, seen, extra)]
         if not types:
             return None
@@ -442,11 +441,14 @@ class LLMPolicy(Policy):
             spec, why2 = self._step2(shown, action, seen, extra, tally)
         except _NoAnswer as exc:
             keep = [exc.action] if exc.action else None
-            spec = random_unseen(view.candidates, seen, self.rng, keep) if keep else None
-            spec = spec or random_unseen(view.candidates, seen, self.rng)
-            if spec is None:
+            index = shown.index
+            fallback = random_unseen(view.candidates, seen, self.rng, keep, index=index) if keep else None
+            fallback = fallback or random_unseen(view.candidates, seen, self.rng, index=index)
+            if fallback is None:
                 return None
-            return Proposal(spec, rationale=f"fallback (random action): {exc}", fallback=True, llm_tokens=tally.tokens)
+            return Proposal(
+                fallback, rationale=f"fallback (random action): {exc}", fallback=True, llm_tokens=tally.tokens
+            )
         return Proposal(spec, rationale=" ".join(w for w in (why1, why2) if w), llm_tokens=tally.tokens)
 
     def update_memory(self, view: PolicyView, trial: TrialRecord) -> tuple[str, int] | None:
@@ -455,7 +457,7 @@ class LLMPolicy(Policy):
         An empty answer or one that mostly copies the prompt keeps the old memory (its tokens still count)."""
         shown = _Shown(view, self.options.history_limit)
         last = shown.trial(trial)
-        inputs = [i for v in trial.spec.inputs.values() for i in (v if isinstance(v, list) else [v])]
+        inputs = trial.spec.input_ids()
         parents = [f"{i} {view.model_scores[i]:.3f}" for i in inputs if i in view.model_scores]
         if parents:
             last += f"\n  (input model scores: {', '.join(parents)})"
@@ -487,8 +489,7 @@ def _model_ids(choice: dict[str, Any], cands: ActionCandidates) -> list[str]:
     out: list[str] = []
     for slot in cands.slots:
         if slot.kind == "model" and slot.name in choice:
-            value = choice[slot.name]
-            out += value if isinstance(value, list) else [value]
+            out += as_ids(choice[slot.name])
     return out
 
 
@@ -498,9 +499,3 @@ def _extends(choice: dict[str, Any], prefix: dict[str, Any], slot: SlotOptions, 
         return False
     value = choice[slot.name]
     return value[: len(picks)] == picks if slot.count > 1 else value == picks[0]
-
-
-@POLICIES.decorator("llm")
-def make_llm_policy(cfg: Mapping[str, Any] | None, seed: int) -> LLMPolicy:
-    options: LLMPolicyOptions = parse_policy_config(LLMPolicyOptions, cfg, "llm")
-    return LLMPolicy(make_client(options.llm), options, seed)

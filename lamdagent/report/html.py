@@ -6,11 +6,14 @@ while a run is going, after it died, or on another machine from a copied run dir
 
 from __future__ import annotations
 
+import base64
 import difflib
+import hashlib
 import json
 import math
-import os
 import time
+from collections import Counter
+from collections.abc import Mapping
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -18,6 +21,7 @@ from typing import Any
 
 from lamdagent.errors import LamdagentError
 from lamdagent.evaluation.objective import pareto_front
+from lamdagent.io import write_atomic
 from lamdagent.ledger import TrialRecord
 from lamdagent.report.svg import (
     PALETTE,
@@ -29,7 +33,8 @@ from lamdagent.report.svg import (
     lineage_svg,
     pareto_svg,
 )
-from lamdagent.runinfo import RunInfo, feasible, finite, load_run
+from lamdagent.runinfo import RunInfo, answer_samples, feasible, finite, load_run
+from lamdagent.spec import SlotValue, as_ids
 
 REPORT_FILE = "report.html"
 MAX_ERROR_CHARS = 600
@@ -63,16 +68,16 @@ def key_params(run: RunInfo) -> dict[str, list[str]]:
     return out
 
 
-def _objects(run: RunInfo, spec_inputs: dict[str, Any]) -> str:
+def _objects(run: RunInfo, spec_inputs: Mapping[str, SlotValue]) -> str:
     parts = []
     for slot, value in spec_inputs.items():
-        ids = value if isinstance(value, list) else [value]
+        ids = as_ids(value)  # a multi-model slot holds a tuple of ids
         shown = [f"{i} ({run.bases[i].name})" if i in run.bases and run.bases[i].name != i else str(i) for i in ids]
         parts.append(f"{slot}: {', '.join(shown)}")
     return "; ".join(parts)
 
 
-def _params_text(params: dict[str, Any], keys: list[str] | None = None) -> str:
+def _params_text(params: Mapping[str, Any], keys: list[str] | None = None) -> str:
     return ", ".join(f"{k}={_value(params[k])}" for k in (keys if keys is not None else params) if k in params)
 
 
@@ -98,16 +103,15 @@ def _duration(seconds: float | None) -> str:
 # -- sections -----------------------------------------------------------------------------------------
 def _header(run: RunInfo, best: TrialRecord | None) -> str:
     trials = run.trials
-    failed = sum(t.state == "failed" for t in trials)
+    states = Counter(str(t.state) for t in trials)
     cached = sum(t.cached for t in trials)
-    running = sum(t.state == "running" for t in trials)
+    fallbacks = sum(t.fallback for t in trials)
     starts = [t.started_at for t in trials if t.started_at]
     ends = [t.finished_at for t in trials if t.finished_at]
     span = (max(ends) - min(starts)) if starts and ends else None
+    extra = "".join(f", {states[s]} {s}" for s in ("running", "interrupted") if states[s])
     facts = [
-        f"{len(trials)} trials ({len(trials) - failed - running} finished, {failed} failed, {cached} cached"
-        + (f", {running} running" if running else "")
-        + ")",
+        f"{len(trials)} trials ({states['finished']} finished, {states['failed']} failed, {cached} cached{extra})",
         f"{len({t.iteration for t in trials})} iterations",
         f"wall time {_duration(span)}",
         f"{run.llm_tokens} agent LLM tokens",
@@ -117,6 +121,12 @@ def _header(run: RunInfo, best: TrialRecord | None) -> str:
         f'<p class="facts">{esc(" · ".join(facts))}</p>',
         f'<p class="objective"><b>Objective:</b> {esc(run.objective_text())}</p>',
     ]
+    if fallbacks:
+        out.append(
+            f'<p class="warning"><span class="badge fallback">agent failed</span> {fallbacks} of {len(trials)} '
+            "choices were random because the agent LLM gave no usable answer (unreachable, or invalid answers); "
+            "see the trials marked fallback.</p>"
+        )
     if best is None:
         out.append('<p class="no-best">No trial has finished with a score yet.</p></header>')
         return "".join(out)
@@ -152,7 +162,7 @@ def _header(run: RunInfo, best: TrialRecord | None) -> str:
 def _delta(a: float | None, b: float | None) -> str:
     if not (finite(a) and finite(b)):
         return "<td></td>"
-    d = float(a) - float(b)  # type: ignore[arg-type]
+    d = float(a) - float(b)
     cls = "up" if d > 1e-12 else ("down" if d < -1e-12 else "")
     return f'<td class="delta {cls}">{d:+.3f}</td>'
 
@@ -181,6 +191,35 @@ def _score_table(run: RunInfo, best: TrialRecord, base: Any) -> str:
             )
     rows.append("</tbody></table>")
     return "".join(rows)
+
+
+def _answers(run: RunInfo, best: TrialRecord | None) -> str:
+    """Per task, a few items the base and the best model both answered, side by side."""
+    if best is None:
+        return '<p class="hint">No trial has finished yet.</p>'
+    base_id = next(iter(run.bases), "")
+    base = answer_samples(run.run_dir, f"eval-{base_id}").get("validation", {})
+    mine = answer_samples(run.run_dir, f"trial-{best.id:04d}").get("validation", {})
+    if not base or not mine:
+        return '<p class="hint">This run kept no answers (made before answers were stored).</p>'
+    rows = ['<table class="answers"><thead><tr><th>task</th><th>prompt</th><th>base</th><th>best</th></tr></thead>']
+    for task, samples in mine.items():
+        theirs = {s.get("id"): s for s in base.get(task, [])}
+        for sample in samples:
+            other = theirs.get(sample.get("id"), {})
+            rows.append(
+                f"<tr><td>{esc(task)}</td><td><pre>{esc(str(sample.get('prompt', ''))[-600:])}</pre></td>"
+                f"{_answer_cell(other)}{_answer_cell(sample)}</tr>"
+            )
+    rows.append("</table>")
+    return "".join(rows)
+
+
+def _answer_cell(sample: Mapping[str, Any]) -> str:
+    correct = sample.get("correct")
+    mark = "right" if correct is True else "wrong" if correct is False else ""
+    badge = f'<span class="badge {mark}">{mark}</span> ' if mark else ""
+    return f"<td>{badge}<pre>{esc(str(sample.get('output', '')))}</pre></td>"
 
 
 def _lineage(run: RunInfo, best: TrialRecord | None) -> str:
@@ -250,7 +289,7 @@ def _curves(run: RunInfo) -> str:
             Series("trial", pts, "points", PALETTE[0], tips),
             Series("best so far", running, "step", PALETTE[1]),
         ]
-        hl = [(float(base_value), f"base {fmt(base_value)}")] if finite(base_value) else []  # type: ignore[arg-type]
+        hl = [(float(base_value), f"base {fmt(base_value)}")] if finite(base_value) else []
         return line_chart(title, series, y_label=y_label, hlines=hl, marks=marks)
 
     charts = [chart("objective score (validation)", lambda t: t.score, base.score if base else None, "score", True)]
@@ -286,7 +325,7 @@ def _pareto(run: RunInfo, pareto: tuple[str, str] | None, best: TrialRecord | No
         metrics = n.base.metrics if n.base else (n.trial.metrics if n.trial else {})
         x, y = run.task_value(metrics, x_task), run.task_value(metrics, y_task)
         if finite(x) and finite(y):
-            points.append((float(x), float(y)))  # type: ignore[arg-type]
+            points.append((float(x), float(y)))
             labels.append(n.label)
     if not points:
         return '<p class="empty">No model has scores on both tasks yet.</p>'
@@ -414,6 +453,10 @@ def render_report(run: RunInfo, pareto: tuple[str, str] | None = None) -> str:
             '<section id="pareto"><h2>Pareto front</h2>',
             _pareto(run, pareto, best),
             "</section>",
+            '<section id="answers"><h2>What the models answered</h2><p class="hint">A few validation items per '
+            "task: the base model's answer beside the best model's.</p>",
+            _answers(run, best),
+            "</section>",
             '<section id="trials"><h2>Trials</h2>',
             _trials_table(run),
             "</section>",
@@ -427,12 +470,28 @@ def render_report(run: RunInfo, pareto: tuple[str, str] | None = None) -> str:
             f"<footer>Generated by lamdagent on {esc(time.strftime('%Y-%m-%d %H:%M:%S'))}.</footer>",
         ]
     )
-    page = _asset("template.html")
+    css, js = _asset("report.css"), _asset("report.js")
+    page = (
+        _asset("template.html")
+        .replace("<!--CSP-->", content_security_policy(css, js))  # our constants and base64: nothing to escape
+        .replace("<!--TITLE-->", esc(f"lamdagent report: {run.run_dir.name}"))
+        .replace("<!--CSS-->", css)
+        .replace("<!--JS-->", js)
+    )
+    return page.replace("<!--BODY-->", body)  # last: no text of the run is ever searched for a placeholder
+
+
+def csp_hash(source: str) -> str:
+    """The CSP source expression that allows exactly this inline script or style block."""
+    return "'sha256-" + base64.b64encode(hashlib.sha256(source.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+def content_security_policy(css: str, js: str) -> str:
+    """Nothing loads from anywhere, and only our own style and script blocks run (by their hashes): should a
+    string from the ledger ever slip through unescaped, the browser still refuses to run it."""
     return (
-        page.replace("<!--TITLE-->", esc(f"lamdagent report: {run.run_dir.name}"))
-        .replace("/*CSS*/", _asset("report.css"))
-        .replace("<!--BODY-->", body)
-        .replace("/*JS*/", _asset("report.js"))
+        f"default-src 'none'; script-src {csp_hash(js)}; style-src {csp_hash(css)}; img-src data:; "
+        "base-uri 'none'; form-action 'none'"
     )
 
 
@@ -441,7 +500,5 @@ def write_report(run_dir: str | Path, pareto: tuple[str, str] | None = None) -> 
     run = load_run(run_dir)
     html = render_report(run, pareto)
     target = run.run_dir / REPORT_FILE
-    tmp = target.with_name(f".{REPORT_FILE}.{os.getpid()}.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    os.replace(tmp, target)
+    write_atomic(target, html)
     return target

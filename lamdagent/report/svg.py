@@ -190,7 +190,7 @@ def lineage_svg(nodes: Sequence[GraphNode], best_path: set[str]) -> str:
     out.append('</g><g class="nodes">')
     for n in nodes:
         x, y = lay.x[n.id], lay.y[n.id]
-        fill = colour((n.score - lo) / span) if feasible(n.score) else "#dddddd"  # type: ignore[operator]
+        fill = colour((n.score - lo) / span) if feasible(n.score) else "#dddddd"
         cls = "node" + (" best" if n.id in best_path else "") + (" base" if n.is_base else "")
         cls += " infeasible" if n.score is not None and math.isfinite(n.score) and not feasible(n.score) else ""
         trial = f' data-trial="{n.trial_id}"' if n.trial_id is not None else ""
@@ -201,7 +201,8 @@ def lineage_svg(nodes: Sequence[GraphNode], best_path: set[str]) -> str:
         )
         out.append(
             f'<g class="{cls}" data-model="{esc(n.id)}"{trial} tabindex="0"><title>{esc(n.tooltip)}</title>{shape}'
-            f'<text class="score" x="{x:.1f}" y="{y + 3.5:.1f}" text-anchor="middle" style="fill:{text_colour(fill)}">'
+            f'<text class="score{" on-dark" if text_colour(fill) == "#fff" else ""}" x="{x:.1f}" y="{y + 3.5:.1f}" '
+            'text-anchor="middle">'
             f"{esc(fmt(n.score, 2))}</text>"
             f'<text class="node-label" x="{x:.1f}" y="{y + R + 13:.1f}" text-anchor="middle">'
             f"{esc(_short(n.label, 28))}</text></g>"
@@ -426,7 +427,7 @@ def pareto_svg(
         ring = ' stroke="#111" stroke-width="2"' if label == best else ""
         out.append(
             f'<circle class="{cls}" cx="{f.px(x):.1f}" cy="{f.py(y):.1f}" r="{6 if label == best else 4.5}" '
-            f'fill="{col}"{ring}><title>{esc(label)}: {x_task} {fmt(x)}, {y_task} {fmt(y)}</title></circle>'
+            f'fill="{col}"{ring}><title>{esc(f"{label}: {x_task} {fmt(x)}, {y_task} {fmt(y)}")}</title></circle>'
         )
         if i in on_front:
             text = _short(label, 18)

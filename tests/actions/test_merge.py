@@ -167,5 +167,5 @@ def test_merging_a_model_with_itself_is_rejected(trio, tmp_path: Path) -> None:
 def test_out_of_bounds_merge_parameter_names_it(action: str, params: dict, field: str) -> None:
     from lamdagent.actions import ACTIONS
 
-    with pytest.raises(LamdagentError, match=rf"parameter '{field}'"):
+    with pytest.raises(LamdagentError, match=rf"params.{field}:"):
         ACTIONS.get(action).parse_params(params)

@@ -127,6 +127,6 @@ def test_bad_rows_name_the_file_and_line(tmp_path: Path, line: str, reader: Call
 def test_out_of_bounds_parameter_names_it(action: str, params: dict, field: str) -> None:
     from lamdagent.actions import ACTIONS
 
-    with pytest.raises(LamdagentError, match=rf"parameter '{field}'") as exc:
+    with pytest.raises(LamdagentError, match=rf"params.{field}:") as exc:
         ACTIONS.get(action).parse_params(params)
     assert "\n" not in str(exc.value)

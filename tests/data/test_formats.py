@@ -17,7 +17,6 @@ from lamdagent.data.formats import (
     check_row,
     convert_rows,
     detect_format,
-    external_available,
     load_rows,
     materialise,
     read_located,
@@ -470,8 +469,6 @@ def test_json_lines_benchmark_files_read(benchmarks_dir: Path) -> None:
 def test_public_training_files_load_and_validate(
     benchmarks_dir: Path, tmp_path: Path, relative: str, format: str, count: int
 ) -> None:
-    if not external_available(format):
-        pytest.skip(f"the {format}_to_sft converter is not written yet")
     source = str(benchmarks_dir / relative)
     assert detect_format(read_located(source)[:10], source) == format
     assert len(load_rows(source, "sft", format=format)) >= count  # a converter may split a conversation

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from lamdagent.data.jsonl import read_jsonl
-from lamdagent.data.toolcall import format_tool_calls
+from lamdagent.checkers.function_call import canonical_calls
 from lamdagent.errors import LamdagentError
 from lamdagent.evaluation.base import TASKS, EvalItem
-from lamdagent.evaluation.checkers.function_call import canonical_calls
 from lamdagent.evaluation.tool_use import BFCL_CATEGORIES, BFCLTask, bfcl_to_json_schema
+from lamdagent.io import read_jsonl
+from lamdagent.toolcall import format_tool_calls
 
 ROWS = {"simple_python": 400, "multiple": 200, "parallel": 200, "parallel_multiple": 200, "irrelevance": 240}
 

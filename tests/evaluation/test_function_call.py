@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from lamdagent.data.toolcall import format_tool_calls
-from lamdagent.errors import LamdagentError
-from lamdagent.evaluation.checkers.function_call import (
+from lamdagent.checkers.function_call import (
     canonical_calls,
     check_parsed_calls,
     check_tool_calls,
     normalize_string,
 )
+from lamdagent.errors import LamdagentError
+from lamdagent.toolcall import format_tool_calls
 
 WEATHER = {
     "name": "get_weather",

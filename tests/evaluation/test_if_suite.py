@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from lamdagent.checkers.ifeval import INSTRUCTIONS, follows_strict
 from lamdagent.data.builtin import BUILTIN_DATA
 from lamdagent.data.builtin.instruction_following import (
     HELDOUT_PAIRS,
@@ -19,7 +20,6 @@ from lamdagent.data.builtin.instruction_following import (
     generate,
 )
 from lamdagent.errors import LamdagentError
-from lamdagent.evaluation.checkers.ifeval import INSTRUCTIONS, follows_strict
 from lamdagent.evaluation.instruction_following import BuiltinIFTask, IFEvalTask
 from lamdagent.evaluation.tasks import build_task
 

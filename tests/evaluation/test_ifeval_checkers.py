@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lamdagent.errors import LamdagentError
-from lamdagent.evaluation.checkers.ifeval import (
+from lamdagent.checkers.ifeval import (
     INSTRUCTIONS,
     check_instruction,
     count_sentences,
@@ -18,6 +17,7 @@ from lamdagent.evaluation.checkers.ifeval import (
     ifeval_metrics,
     loose_variants,
 )
+from lamdagent.errors import LamdagentError
 
 EN = "The weather was calm this morning and the children walked to school together before the bell rang."
 

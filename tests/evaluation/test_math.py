@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from lamdagent.data.builtin import BUILTIN_DATA
-from lamdagent.data.builtin.math import HELDOUT_TEMPLATES, MATH_INSTRUCTION, examples, generate, gsm8k_to_sft
-from lamdagent.errors import LamdagentError
-from lamdagent.evaluation.checkers.numeric import (
+from lamdagent.checkers.numeric import (
     extract_flexible,
     extract_strict,
     match_flexible,
     match_strict,
     normalize_number,
 )
+from lamdagent.data.builtin import BUILTIN_DATA
+from lamdagent.data.builtin.math import HELDOUT_TEMPLATES, MATH_INSTRUCTION, examples, generate, gsm8k_to_sft
+from lamdagent.errors import LamdagentError
 from lamdagent.evaluation.math import BuiltinMathTask, GSM8KTask
 from lamdagent.evaluation.tasks import build_task
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from lamdagent.checkers.function_call import canonical_calls, check_tool_calls
 from lamdagent.data.builtin import BUILTIN_DATA
 from lamdagent.data.builtin.tool_catalogue import CATALOGUE, CHITCHAT, CHITCHAT_HELDOUT, POOLS, REFUSALS
 from lamdagent.data.builtin.tool_use import (
@@ -23,11 +24,10 @@ from lamdagent.data.builtin.tool_use import (
     glaive_to_sft,
     request_key,
 )
-from lamdagent.data.toolcall import format_tool_calls, parse_tool_calls
 from lamdagent.errors import LamdagentError
 from lamdagent.evaluation.base import TASKS
-from lamdagent.evaluation.checkers.function_call import canonical_calls, check_tool_calls
 from lamdagent.evaluation.tool_use import BuiltinToolUseTask
+from lamdagent.toolcall import format_tool_calls, parse_tool_calls
 
 
 def user_text(row: dict) -> str:

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 import torch
 import yaml
+from pydantic import Field
 
 from lamdagent.errors import LamdagentError
-from lamdagent.evaluation.base import TASKS, EvalItem, Task
+from lamdagent.evaluation.base import TASKS, EvalItem, Task, TaskOptions
 from lamdagent.evaluation.evaluator import evaluate, evaluate_detailed
 from lamdagent.evaluation.generation import generate
 from lamdagent.evaluation.lm_eval import LmEvalTask
@@ -224,7 +225,10 @@ def test_bad_option_from_the_entry_and_missing_file(tmp_path: Path) -> None:
 class _EchoTask(Task):
     """A registered task used to check how build_task passes options."""
 
-    def __init__(self, size: int = 2) -> None:
+    class Options(TaskOptions):
+        size: int = Field(default=2, ge=1, description="Items per split")
+
+    def __init__(self, size: int = 2, seed: int = 0) -> None:
         self.name = "echo"
         self.size = size
 
@@ -248,13 +252,13 @@ def test_build_task_from_the_registry_and_errors() -> None:
     # runs pass the benchmarks folder to every task; tasks that need no files simply ignore it
     assert build_task("my_echo", "test:echo", {"data_dir": "benchmarks"}).size == 2
     assert isinstance(build_task("arc", "lm_eval:arc_easy", {"data_dir": "benchmarks"}), LmEvalTask)
-    with pytest.raises(LamdagentError, match=r"my_echo.*'colour'.*accepted options: size"):
+    with pytest.raises(LamdagentError, match=r"my_echo.*colour: Extra inputs.*accepted: max_new_tokens, seed, size"):
         build_task("my_echo", "test:echo", {"colour": "red"})
     with pytest.raises(LamdagentError, match=r"unknown source 'nope'; known: .*test:echo.*lm_eval:<task>"):
         build_task("x", "nope", {})
     lm = build_task("arc", "lm_eval:arc_easy", {"metric": "acc_norm"})
     assert isinstance(lm, LmEvalTask) and lm.name == "arc" and lm.lm_task == "arc_easy"
-    with pytest.raises(LamdagentError, match="option 'num_fewshot'"):
+    with pytest.raises(LamdagentError, match="option.num_fewshot"):
         build_task("arc", "lm_eval:arc_easy", {"num_fewshot": -1})
 
 

@@ -11,34 +11,23 @@ from itertools import combinations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import helpers
+
+from lamdagent.io import pid_alive
+
 if TYPE_CHECKING:
     from lamdagent.loop import Loop, RunSummary
 
 
 def tiny_config(base: Path, **over: Any) -> dict[str, Any]:
-    """Seconds per trial on the 2-layer random Llama: one SFT step, four evaluation items per split."""
-    cfg: dict[str, Any] = {
-        "base_models": [str(base)],
-        "datasets": [
-            {"name": "tool_sft", "kind": "sft", "source": "builtin:tool_use", "size": 8},
-        ],
-        "tasks": [
-            {
-                "name": "tool_use",
-                "source": "builtin:tool_use",
-                "weight": 1.0,
-                "options": {"val_size": 4, "test_size": 4, "max_new_tokens": 8},
-            },
-        ],
-        "actions": ["sft", "linear"],
-        "params": {"sft": {"max_steps": 1, "batch_size": 4, "max_length": 256}},
+    """The shared tiny run with SFT data only, three learning rates and four iterations (room for parallel
+    trials that never repeat a spec)."""
+    parallel: dict[str, Any] = {
+        "datasets": [{"name": "tool_sft", "kind": "sft", "source": "builtin:tool_use", "size": 8}],
         "grids": {"sft": {"learning_rate": [1e-4, 3e-4, 1e-3]}, "linear": {"weight": [0.3, 0.5, 0.7]}},
-        "policy": {"name": "random"},
         "budget": {"iterations": 4},
-        "eval": {"batch_size": 8},
     }
-    cfg.update(over)
-    return cfg
+    return helpers.tiny_config(base, **{**parallel, **over})
 
 
 def worker_times(run_dir: Path) -> dict[int, tuple[float, float]]:
@@ -58,18 +47,6 @@ def overlapping_pairs(times: dict[int, tuple[float, float]]) -> list[tuple[int, 
         for a, b in combinations(sorted(times), 2)
         if max(times[a][0], times[b][0]) < min(times[a][1], times[b][1])
     ]
-
-
-def alive(pid: int) -> bool:
-    """Running (a zombie, already dead but not yet reaped, does not count)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 def descendants(root: int) -> list[int]:
@@ -93,7 +70,7 @@ def descendants(root: int) -> list[int]:
 def pgrep(pattern: str) -> list[int]:
     """Live processes whose command line contains `pattern` (not this test's own pgrep)."""
     found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
-    return [int(p) for p in found if int(p) != os.getpid() and alive(int(p))]
+    return [int(p) for p in found if int(p) != os.getpid() and pid_alive(int(p))]
 
 
 def wait_for(pred: Callable[[], bool], timeout: float, every: float = 0.5) -> bool:

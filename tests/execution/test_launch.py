@@ -173,3 +173,30 @@ def test_two_process_launch_trains_together_on_cpu(tiny_model_dir, tmp_path):
     # the second process trained alongside (a lone rank would hang in the first all-reduce), then left
     assert "lamdagent.worker[rank 1]: trained alongside the main process" in log
     assert "Traceback" not in log
+
+
+def test_the_worker_never_sees_the_agents_key(tmp_path, monkeypatch):
+    """The executor starts each worker with the driver's environment minus the agent's key variable (named by
+    the config's `api_key_env`) and other credential-named variables; the Hugging Face token stays."""
+    import subprocess
+
+    from lamdagent.execution.executor import LocalExecutor
+
+    seen: dict[str, str] = {}
+
+    class Fake:
+        def __init__(self, *args, env, **kw):
+            seen.update(env)
+            self.pid = 0
+
+        def poll(self):
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", Fake)
+    monkeypatch.setenv("MY_AGENT_KEY", "k1")
+    monkeypatch.setenv("OTHER_API_KEY", "k2")
+    monkeypatch.setenv("HF_TOKEN", "hf")
+    executor = LocalExecutor(parallel=1, gpus=[])
+    executor.hidden_env = ("MY_AGENT_KEY",)
+    executor.submit(_job(tmp_path, None, model_path=str(tmp_path)))
+    assert "MY_AGENT_KEY" not in seen and "OTHER_API_KEY" not in seen and seen["HF_TOKEN"] == "hf"

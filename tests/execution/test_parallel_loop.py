@@ -73,7 +73,7 @@ def test_the_loop_never_launches_the_same_spec_twice(tiny_model_dir, tmp_path):
     policy = Batches([[a, a], [a], [b]])
     executor = EveryOtherWait(parallel=2)
     cfg = RunConfig.model_validate(tiny_config(tiny_model_dir, budget={"iterations": 6}))
-    loop = Loop(cfg, tmp_path / "run", executor=executor, policy=policy)
+    loop = Loop.open(cfg, tmp_path / "run", executor=executor, policy=policy)
     summary = loop.run()
     launched = [j.spec for j in executor.submitted if j.spec is not None]
     hashes = [t.spec_hash for t in loop.ledger.trials()]
@@ -107,7 +107,7 @@ class FirstOption(LLMClient):
 def test_policies_fill_every_slot_with_distinct_specs_around_the_running_one(make, tiny_model_dir, tmp_path):
     rates = [1e-4, 3e-4, 1e-3, 2e-3]
     raw = tiny_config(tiny_model_dir, actions=["sft"], grids={"sft": {"learning_rate": rates}})
-    loop = Loop(RunConfig.model_validate(raw), tmp_path / "run", executor=EveryOtherWait())
+    loop = Loop.open(RunConfig.model_validate(raw), tmp_path / "run", executor=EveryOtherWait())
     candidates = loop.pool.candidates()
     running = candidates.build_spec("sft", {"model": "base", "data": "tool_sft", "learning_rate": 3e-4})
     view = PolicyView(
@@ -129,5 +129,5 @@ def test_policies_fill_every_slot_with_distinct_specs_around_the_running_one(mak
 @pytest.mark.slow
 def test_local_executor_runs_two_trials_at_once(tiny_model_dir, tmp_path):
     cfg = RunConfig.model_validate(tiny_config(tiny_model_dir, executor={"kind": "local", "parallel": 2}))
-    loop = Loop(cfg, tmp_path / "run")
+    loop = Loop.open(cfg, tmp_path / "run")
     check_parallel_run(loop, loop.run(), budget=4)

@@ -12,7 +12,8 @@ import yaml
 
 from lamdagent.errors import LamdagentError
 from lamdagent.models import store as store_mod
-from lamdagent.models.store import EMBEDDED_CARD_NAME, ModelStore
+from lamdagent.models.card import EMBEDDED_CARD_NAME
+from lamdagent.models.store import ModelStore
 from lamdagent.spec import ActionSpec, ModelRef
 
 BASE = ModelRef(id="base", path="/nonexistent/base", fingerprint="fp0", name="smollm2-135m-instruct")
@@ -151,7 +152,7 @@ def test_set_scores_round_trips_into_meta_and_card(tmp_path: Path) -> None:
     )
 
 
-def test_clean_partial_removes_dead_staging_and_incomplete_dirs(tmp_path: Path) -> None:
+def test_clean_partial_removes_dead_staging_dirs_and_nothing_else(tmp_path: Path) -> None:
     store = ModelStore(tmp_path)
     done = commit(store, sft_spec(), [BASE], "finetune")
     live = store.staging_dir("mlive")  # this process is alive
@@ -166,9 +167,28 @@ def test_clean_partial_removes_dead_staging_and_incomplete_dirs(tmp_path: Path) 
     broken = tmp_path / "mbroken"
     broken.mkdir()
     (broken / "lamdagent.json").write_text("{trunc")
+    theirs = tmp_path / "their_model"  # a user's folder: not ours to judge, let alone delete
+    theirs.mkdir()
+    (theirs / "weights.bin").write_bytes(b"precious")
+    lookalike = tmp_path / f".staging-mx-{dead_pid}-notours"  # our prefix, but not a name staging_dir makes
+    lookalike.mkdir()
     removed = store.clean_partial()
-    assert sorted(removed) == sorted([dead, half, broken])
+    assert removed == [dead]
     assert done.exists() and live.exists() and store.is_complete(done.name)
+    assert half.is_dir() and broken.is_dir() and lookalike.is_dir()
+    assert (theirs / "weights.bin").read_bytes() == b"precious"
+
+
+def test_commit_never_deletes_a_folder_it_did_not_write(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path)
+    spec = sft_spec()
+    theirs = store.path(spec.model_id())
+    theirs.mkdir()
+    (theirs / "notes.txt").write_text("mine")
+    staging = write_fake_model(store.staging_dir(spec.model_id()))
+    with pytest.raises(LamdagentError, match="exists but is not a complete lamdagent model; move it out"):
+        store.commit(spec.model_id(), staging, spec, [BASE], "finetune")
+    assert (theirs / "notes.txt").read_text() == "mine"
 
 
 def test_read_meta_of_an_unknown_model_is_one_line(tmp_path: Path) -> None:

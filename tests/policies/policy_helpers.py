@@ -92,7 +92,7 @@ def finished(pool: Pool, trial_id: int, spec: ActionSpec, score: float, add: boo
     """A finished trial whose output model joins the pool (as the loop does)."""
     out = spec.model_id()
     if add:
-        parents = tuple(i for v in spec.inputs.values() for i in (v if isinstance(v, list) else [v]))
+        parents = spec.input_ids()
         pool.add_model(ModelRef(id=out, path=out, fingerprint=spec.spec_hash(), parents=parents, action=spec.action))
     return TrialRecord(
         id=trial_id,
@@ -151,7 +151,7 @@ class ScriptedClient(LLMClient):
     """
 
     name: ClassVar[str] = "scripted"
-    Config: ClassVar[type[ClientConfig]] = ClientConfig
+    Options: ClassVar[type[ClientConfig]] = ClientConfig
 
     def __init__(
         self, answers: list[str | Exception] | None = None, constrained: bool = False, pick: Any = None

@@ -9,10 +9,11 @@ import pytest
 from policy_helpers import MERGE, PREF, TRAIN, failed, finished, make_pool, make_view
 
 from lamdagent.errors import LamdagentError
-from lamdagent.policies import POLICIES
+from lamdagent.policies import make_policy
 from lamdagent.policies.fixed import FixedPolicy
 from lamdagent.policies.greedy import GreedyPolicy
-from lamdagent.policies.random import RandomPolicy, choice_count, iter_choices, random_unseen, try_build
+from lamdagent.policies.random import RandomPolicy
+from lamdagent.policies.space import choice_count, iter_choices, random_unseen, try_build
 
 
 def _all_specs(pool):
@@ -64,7 +65,7 @@ def test_greedy_varies_the_best_model():
     props = GreedyPolicy(seed=0).propose(view, 12)
     assert len({p.spec.spec_hash() for p in props}) == 12 and not any(p.fallback for p in props)
     for p in props:
-        models = [m for v in p.spec.inputs.values() for m in (v if isinstance(v, list) else [v]) if m in pool.models]
+        models = [m for m in p.spec.input_ids() if m in pool.models]
         assert best.output_model in models, p.spec
         assert set(models) <= {best.output_model, weak.output_model, "base"}
         assert best.output_model in p.rationale
@@ -90,7 +91,7 @@ def test_fixed_runs_the_pipeline_in_order_with_step_references():
         {"action": TRAIN, "inputs": {"model": "base", "data": "tool_sft"}, "params": {"learning_rate": 3e-4}},
         {"action": MERGE, "inputs": {"models": ["$1", "base"]}, "params": {"weight": 0.6}},
     ]
-    policy = POLICIES.get("fixed")({"name": "fixed", "pipeline": pipeline, "llm": {}, "max_retries": 2}, 0)
+    policy = make_policy("fixed", {"pipeline": pipeline, "llm": {}, "max_retries": 2}, 0)
     assert isinstance(policy, FixedPolicy)
     pool = make_pool()
     [first] = policy.propose(make_view(pool), 2)  # step 2 needs step 1's model
@@ -99,7 +100,7 @@ def test_fixed_runs_the_pipeline_in_order_with_step_references():
 
     done = finished(pool, 1, first.spec, 0.4)
     [second] = policy.propose(make_view(pool, history=[done]))
-    assert second.spec.inputs == {"models": [done.output_model, "base"]} and second.spec.params["weight"] == 0.6
+    assert second.spec.inputs == {"models": (done.output_model, "base")} and second.spec.params["weight"] == 0.6
     assert second.spec.fingerprints[done.output_model] == pool.fingerprint(done.output_model)
     assert "step 2 of 2" in second.rationale
     assert policy.propose(make_view(pool, history=[done, finished(pool, 2, second.spec, 0.5)])) == []
@@ -121,21 +122,21 @@ def test_fixed_runs_the_pipeline_in_order_with_step_references():
 )
 def test_fixed_rejects_a_bad_pipeline_at_start(pipeline, error):
     with pytest.raises(LamdagentError, match=error):
-        POLICIES.get("fixed")({"pipeline": pipeline}, 0)
+        make_policy("fixed", {"pipeline": pipeline}, 0)
 
 
 def test_fixed_names_an_unknown_pool_object():
-    policy = POLICIES.get("fixed")({"pipeline": [{"action": TRAIN, "inputs": {"model": "base", "data": "nope"}}]}, 0)
+    policy = make_policy("fixed", {"pipeline": [{"action": TRAIN, "inputs": {"model": "base", "data": "nope"}}]}, 0)
     with pytest.raises(LamdagentError, match=r"inputs.data: 'nope' is not in the pool"):
         policy.propose(make_view(make_pool()))
 
 
 def test_baselines_refuse_a_pipeline_and_unknown_keys():
-    with pytest.raises(LamdagentError, match="policy.pipeline: the 'random' policy takes no pipeline"):
-        POLICIES.get("random")({"pipeline": [{"action": TRAIN}]}, 0)
+    with pytest.raises(LamdagentError, match="policy.pipeline: Extra inputs"):
+        make_policy("random", {"pipeline": [{"action": TRAIN}]}, 0)
     with pytest.raises(LamdagentError, match="policy.temprature"):
-        POLICIES.get("greedy")({"temprature": 0}, 0)
-    assert isinstance(POLICIES.get("random")({"name": "random", "llm": {"backend": "local"}}, 0), RandomPolicy)
+        make_policy("greedy", {"temprature": 0}, 0)
+    assert isinstance(make_policy("random", {"llm": {"backend": "local"}}, 0), RandomPolicy)
 
 
 def test_every_policy_accepts_the_run_configs_policy_section():
@@ -144,8 +145,30 @@ def test_every_policy_accepts_the_run_configs_policy_section():
     step = {"action": TRAIN, "inputs": {"model": "base", "data": "tool_sft"}}
     for name, extra in [("random", {}), ("greedy", {}), ("fixed", {"pipeline": [step]})]:
         cfg = PolicyConfig(name=name, **extra).options()
-        policy = POLICIES.get(name)(cfg, 0)
+        policy = make_policy(name, cfg, 0)
         [prop] = policy.propose(make_view(make_pool()))
         assert prop.spec.action in (TRAIN, PREF)
         if name == "fixed":
             assert prop.spec.inputs == step["inputs"]
+
+
+def test_every_baseline_skips_symmetric_duplicates_and_no_ops():
+    """linear([A, B], 0.3) is linear([B, A], 0.7): once one ran, no policy proposes the other."""
+    import lamdagent.actions  # noqa: F401 - registers the real merge actions
+    from lamdagent.pool import Pool
+    from lamdagent.signature import SignatureIndex, base_signature
+    from lamdagent.spec import ModelRef
+
+    pool = Pool(actions=["linear"], grids={"linear": {"weight": [0.3, 0.7]}})
+    for mid in ("a", "b"):
+        pool.add_model(ModelRef(id=mid, path="unused", fingerprint=mid, name=mid))
+    done = pool.candidates().build_spec("linear", {"models": ["a", "b"], "weight": 0.3})
+    models = {m: base_signature(m) for m in ("a", "b")}
+    view = make_view(pool)  # the merge ran in another run: its spec hash is unknown here, its signature not
+    view.model_signatures = models
+    view.seen_signatures = frozenset({SignatureIndex(models).signature(done)})
+    for policy in (RandomPolicy(seed=3), GreedyPolicy(seed=3)):
+        props = policy.propose(view, 4)
+        # four assignments, two distinct models; one of them ran already
+        assert len(props) == 1, [p.spec for p in props]
+        assert SignatureIndex(models).signature(props[0].spec) not in view.seen_signatures

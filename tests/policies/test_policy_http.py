@@ -21,7 +21,7 @@ import pytest
 from policy_helpers import PREF, TRAIN, finished, make_pool, make_view
 
 from lamdagent.llm import LLMError, make_client
-from lamdagent.policies import POLICIES
+from lamdagent.policies import make_policy
 from lamdagent.policies.llm import LLMPolicy
 
 
@@ -33,7 +33,7 @@ def free_port() -> int:
 
 def llm_policy(base_url: str, max_retries: int = 2, **llm: Any) -> LLMPolicy:
     cfg = {"backend": "openai", "model": "agent", "base_url": base_url, "timeout_s": 300, "retries": 0, **llm}
-    return POLICIES.get("llm")({"name": "llm", "llm": cfg, "max_retries": max_retries}, 0)
+    return make_policy("llm", {"llm": cfg, "max_retries": max_retries}, 0)
 
 
 class FakeServer:
@@ -250,7 +250,7 @@ def test_two_step_selection_and_memory_over_a_real_server(llama_server: str):
 
     trial = finished(pool, 1, prop.spec, 0.35)
     cfg = {"backend": "openai", "model": "agent", "base_url": llama_server, "timeout_s": 300, "retries": 0}
-    memory = POLICIES.get("llm")({"llm": cfg, "memory_max_chars": 200}, 0)
+    memory = make_policy("llm", {"llm": cfg, "memory_max_chars": 200}, 0)
     update = memory.update_memory(make_view(pool, history=[trial], memory="Nothing tried yet."), trial)
     assert update is not None
     text, tokens = update

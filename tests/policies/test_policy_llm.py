@@ -8,9 +8,9 @@ import pytest
 from policy_helpers import MERGE, PREF, TRAIN, ScriptedClient, failed, finished, last_user, make_pool, make_view
 
 from lamdagent.errors import LamdagentError
-from lamdagent.llm.base import LLM_BACKENDS, LLMError
+from lamdagent.llm.base import LLMError, parse_client_config
 from lamdagent.llm.openai_compat import OpenAIClient
-from lamdagent.policies import POLICIES
+from lamdagent.policies import make_policy
 from lamdagent.policies.llm import LLMPolicy, LLMPolicyOptions, extract_json
 
 STEP1 = json.dumps({"action": TRAIN, "rationale": "tools first"})
@@ -90,7 +90,7 @@ def test_a_seen_spec_is_never_proposed():
     client = ScriptedClient([STEP1, STEP2, other])
     [prop] = policy(client).propose(view)
     assert prop.spec.spec_hash() != tried.spec_hash() and prop.spec.inputs["data"] == "if_sft"
-    assert "already tried or is in flight" in last_user(client.calls[2])
+    assert "already tried, is in flight" in last_user(client.calls[2])
     assert '{"model": "base", "data": "tool_sft", "learning_rate": 0.0001}' in last_user(client.calls[1])
     assert f"#1 {TRAIN}(model=base, data=tool_sft; learning_rate=0.0001) -> failed: CUDA out of memory" in last_user(
         client.calls[0]
@@ -124,7 +124,7 @@ def test_n_proposals_are_distinct_and_later_ones_see_earlier_ones_in_flight():
     props = policy(client).propose(make_view(make_pool()), 3)
     assert len({p.spec.spec_hash() for p in props}) == 3 and not any(p.fallback for p in props)
     assert [p.spec.action for p in props] == [TRAIN, TRAIN, PREF]
-    assert "already tried or is in flight" in last_user(client.calls[4])
+    assert "already tried, is in flight" in last_user(client.calls[4])
     assert (
         f"{TRAIN}(model=base, data=tool_sft; learning_rate=0.0001)"
         in last_user(client.calls[2]).split("Trials in flight")[1]
@@ -200,14 +200,14 @@ def test_prompts_show_the_metric_the_objective_uses():
 
 
 def test_factory_builds_the_client_from_the_run_config():
-    from lamdagent.config import LLMConfig, PolicyConfig
+    from lamdagent.config import PolicyConfig
 
-    cfg = PolicyConfig(name="llm", llm=LLMConfig(backend="openai", model="m", base_url="http://127.0.0.1:9/v1"))
-    made = POLICIES.get("llm")(cfg.options(), 3)
+    cfg = PolicyConfig(name="llm", llm={"backend": "openai", "model": "m", "base_url": "http://127.0.0.1:9/v1"})
+    made = make_policy("llm", cfg.options(), 3)
     assert isinstance(made, LLMPolicy) and isinstance(made.client, OpenAIClient) and not made.constrained
-    for backend in ("local", "llamacpp", "openai"):  # the run config's llm section fits every backend
-        shared = LLMConfig(backend=backend).model_dump(mode="json")
-        LLM_BACKENDS.get(backend).parse_config({k: v for k, v in shared.items() if v is not None})
+    shared = {"model": "smollm2-135m-instruct", "temperature": 0.0, "max_tokens": 64, "timeout_s": 30.0}
+    for backend in ("local", "llamacpp", "openai"):  # the settings every backend shares fit each of them
+        assert parse_client_config({"backend": backend, **shared}).max_tokens == 64
     for bad, where in [
         ({"max_retries": -1}, "policy.max_retries"),
         ({"retries": 1}, "policy.retries"),
@@ -215,7 +215,7 @@ def test_factory_builds_the_client_from_the_run_config():
         ({"pipeline": []}, "policy.pipeline"),
     ]:
         with pytest.raises(LamdagentError, match=where):
-            POLICIES.get("llm")(bad, 0)
+            make_policy("llm", bad, 0)
 
 
 def test_extract_json_tolerates_prose_and_fences():

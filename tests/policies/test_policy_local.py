@@ -8,7 +8,7 @@ import pytest
 from policy_helpers import finished, make_view
 
 import lamdagent.actions  # noqa: F401 - registers the built-in action types
-from lamdagent.policies import POLICIES
+from lamdagent.policies import make_policy
 from lamdagent.policies.llm import LLMPolicy
 from lamdagent.pool import Pool
 from lamdagent.spec import DatasetRef, ModelRef
@@ -48,7 +48,7 @@ def test_embedded_model_selects_a_valid_unseen_action_and_rewrites_memory(embedd
     first = pool.candidates().build_spec("sft", {"model": "base", "data": "tool_use_sft", "learning_rate": 5e-5})
     trial = finished(pool, 1, first, 0.41)
     view = make_view(pool, history=[trial], memory="SFT on tool data raised tool_use from 0.20 to 0.41.")
-    policy = POLICIES.get("llm")({"llm": {"backend": "local", "device": "cpu"}, "memory_max_chars": 200}, 0)
+    policy = make_policy("llm", {"llm": {"backend": "local", "device": "cpu"}, "memory_max_chars": 200}, 0)
     assert isinstance(policy, LLMPolicy) and policy.constrained
 
     props = policy.propose(view, 2)
@@ -57,7 +57,7 @@ def test_embedded_model_selects_a_valid_unseen_action_and_rewrites_memory(embedd
     for p in props:
         assert p.llm_tokens > 0
         assert p.spec.action in view.candidates.actions
-        models = [m for v in p.spec.inputs.values() for m in (v if isinstance(v, list) else [v]) if m in pool.models]
+        models = [m for m in p.spec.input_ids() if m in pool.models]
         assert models and len(set(models)) == len(models)
 
     update = policy.update_memory(view, trial)

@@ -93,7 +93,7 @@ def build_sample_run(run_dir: Path, model_dir: Path | None = None) -> Path:
             assert model_dir is not None
             staging = store.staging_dir(model_id)
             shutil.copytree(model_dir, staging, dirs_exist_ok=True)
-            ids = [i for v in action.inputs.values() for i in (v if isinstance(v, list) else [v])]
+            ids = list(action.input_ids())
             parents = [refs[i] for i in dict.fromkeys(ids) if i in refs]
             relation = ACTIONS.get(action.action).relation
             store.commit(model_id, staging, action, parents, relation)

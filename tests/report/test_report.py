@@ -31,7 +31,7 @@ def expected_graph(run_dir: Path) -> tuple[int, int]:
         for t in ledger.trials("finished"):
             if t.output_model in models:
                 continue
-            ids = [i for v in t.spec.inputs.values() for i in (v if isinstance(v, list) else [v])]
+            ids = [i for i in t.spec.input_ids()]
             edges += len({i for i in ids if i in models})
             models.add(t.output_model)
     return len(models), edges
@@ -54,6 +54,14 @@ def test_unknown_pareto_task_names_the_known_ones(report: Path) -> None:
 def test_pareto_axes_can_be_chosen(report: Path) -> None:
     html = write_report(report.parent, pareto=("instruction_following", "tool_use")).read_text(encoding="utf-8")
     assert "Pareto front: instruction_following vs tool_use" in html
+
+
+def test_merge_inputs_are_listed_by_id(report: Path) -> None:
+    """A multi-model slot is a tuple in the spec; the trial table shows its ids, not the tuple's repr."""
+    html = report.read_text(encoding="utf-8")
+    ids = model_ids()
+    assert f"models: {ids['sft1']}, {ids['sft2']}" in html
+    assert f"models: {ids['best']}, {ids['sft2']}" in html
 
 
 def _browser() -> tuple[str, str]:
@@ -147,3 +155,36 @@ def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> No
         assert severe == []
     finally:
         browser.quit()
+
+
+def test_answers_of_the_base_and_the_best_are_shown_side_by_side(tmp_path: Path) -> None:
+    """The worker keeps a few answers per task in each job's result.json; the report sets the best model's
+    beside the base model's for the same items, escaped like every other string."""
+    import json
+
+    from lamdagent.runinfo import load_run
+
+    run_dir = build_sample_run(tmp_path / "run")
+    best = load_run(run_dir).best_trial()
+    assert best is not None
+    hostile = "<script>alert(1)</script>"
+
+    def write(job: str, output: str, correct: bool) -> None:
+        sample = {
+            "id": "q1",
+            "prompt": f"what is 2+2? {hostile}",
+            "output": output,
+            "reference": "4",
+            "correct": correct,
+        }
+        path = run_dir / "jobs" / job / "result.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"ok": True, "stats": {"samples": {"validation": {"tool_use": [sample]}}}}))
+
+    base_id = next(iter(load_run(run_dir).bases))
+    write(f"eval-{base_id}", "five", False)
+    write(f"trial-{best.id:04d}", "4", True)
+    html = write_report(run_dir).read_text()
+    section = html[html.index('id="answers"') : html.index('id="trials"')]
+    assert "five" in section and ">4</pre>" in section and "badge right" in section and "badge wrong" in section
+    assert hostile not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in section

@@ -11,11 +11,12 @@ from sample_run import BASE_NAME, CONFIG, build_sample_run, model_ids
 
 from lamdagent.config import RunConfig
 from lamdagent.errors import LamdagentError
+from lamdagent.evaluation.base import primary_metric_name, primary_value
 from lamdagent.ledger import Ledger
+from lamdagent.policies import make_policy
 from lamdagent.policies.base import PolicyView
-from lamdagent.policies.fixed import make_fixed_policy
 from lamdagent.pool import Pool
-from lamdagent.runinfo import load_run, primary_metric
+from lamdagent.runinfo import load_run
 from lamdagent.spec import ActionSpec, DatasetRef, ModelRef
 
 
@@ -73,7 +74,7 @@ def test_pipeline_yaml_replays_through_the_fixed_policy(run_dir: Path) -> None:
     doc = yaml.safe_load(run.pipeline_yaml(best))
     assert doc["base_models"] == [BASE_NAME]
     RunConfig.model_validate({**CONFIG, **doc})  # a valid run config once merged
-    policy = make_fixed_policy(doc["policy"], seed=0)
+    policy = make_policy("fixed", {k: v for k, v in doc["policy"].items() if k != "name"}, seed=0)
     specs = run.pipeline(best)
     pool = Pool(actions=list(CONFIG["actions"]), fixed_params=CONFIG["params"])
     pool.add_model(ModelRef(id="base", path="unused", fingerprint="", name=BASE_NAME))
@@ -96,7 +97,7 @@ def test_pipeline_yaml_replays_through_the_fixed_policy(run_dir: Path) -> None:
 
 
 def test_missing_ledger_and_unknown_trial_are_one_line_errors(tmp_path: Path, run_dir: Path) -> None:
-    with pytest.raises(LamdagentError, match="no ledger.sqlite"):
+    with pytest.raises(LamdagentError, match="holds no run"):
         load_run(tmp_path / "nothing")
     assert not (tmp_path / "nothing").exists()  # reading never creates a run directory
     with pytest.raises(LamdagentError, match="trial 99"):
@@ -115,7 +116,11 @@ def test_run_with_only_failures_has_no_best(tmp_path: Path) -> None:
 
 
 def test_primary_metric_prefers_declared_then_accuracy() -> None:
-    assert primary_metric({"f1": 0.1, "accuracy": 0.2}) == "accuracy"
-    assert primary_metric({"f1": 0.1, "accuracy": 0.2}, preferred="f1") == "f1"
-    assert primary_metric({"strict": 0.3, "loose": 0.4}) == "strict"
-    assert primary_metric({}) is None
+    assert primary_metric_name({"f1": 0.1, "accuracy": 0.2}) == "accuracy"
+    assert primary_metric_name({"f1": 0.1, "accuracy": 0.2}, "f1") == "f1"
+    assert primary_metric_name({"f1": 0.1, "accuracy": 0.2}, "missing") == "accuracy"
+    assert primary_metric_name({"strict": 0.3, "loose": 0.4}) == "strict"
+    assert primary_metric_name({"a": 0.1, "score": 0.2, "primary": 0.3}) == "primary"
+    assert primary_metric_name({}) is None
+    assert primary_value({"strict": 0.3, "loose": 0.4}, "loose") == 0.4
+    assert primary_value(0.5) == 0.5 and primary_value({}) is None and primary_value(None) is None

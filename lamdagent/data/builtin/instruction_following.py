@@ -1,7 +1,7 @@
 """Seeded IFEval-style instruction-following data: prompts with one to three verifiable instructions.
 
 Every completion is built to satisfy its instructions (the IFEval checkers in
-`lamdagent.evaluation.checkers.ifeval` judge it); a `preference` pair's rejected answer is the same answer
+`lamdagent.checkers.ifeval` judge it); a `preference` pair's rejected answer is the same answer
 with one realistic slip (a bullet too few, a comma left in, the end phrase missing, capitals not kept).
 Splits are disjoint by a hash of (base prompt, instructions, kwargs); `test` also holds rows whose topic,
 phrasing or instruction pair never occurs in the other splits (`"heldout": true`).
@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from lamdagent.data.builtin import BUILTIN_DATA, BuiltinSplit
+from lamdagent.checkers.ifeval import check_instruction, instruction_family
+from lamdagent.data.builtin import BUILTIN_DATA, BuiltinSplit, HashSplits
 from lamdagent.errors import LamdagentError
-from lamdagent.evaluation.checkers.ifeval import check_instruction, instruction_family
 
 TOPICS = (
     "coffee", "rainy days", "public libraries", "bicycles", "the ocean", "gardening", "chess", "volcanoes",
@@ -155,13 +155,8 @@ HELDOUT_PAIRS = (
     frozenset({QUOTE, WORDS}),
     frozenset({EXISTS, PARAS}),
 )
-N_BUCKETS = 20
-BUCKETS: dict[str, range] = {
-    "sft": range(0, 10),
-    "preference": range(10, 14),
-    "validation": range(14, 17),
-    "test": range(17, 20),
-}
+# A (base prompt, instructions, kwargs) triple's hash fixes its split: 50% sft, 20% preference, 15% + 15%.
+BUCKETS = HashSplits("instruction_following", {"sft": 10, "preference": 4, "validation": 3, "test": 3})
 LENGTH_KINDS = (WORDS, SENTS)
 
 
@@ -565,13 +560,10 @@ def _has_heldout_pair(kinds: frozenset[str]) -> bool:
     return any(pair <= kinds for pair in HELDOUT_PAIRS)
 
 
-def _bucket(signature: Any) -> int:
-    digest = hashlib.sha1(json.dumps(signature, sort_keys=True).encode()).hexdigest()
-    return int(digest, 16) % N_BUCKETS
-
-
 def _try_example(rng: random.Random, split: str, index: int, heldout: str | None) -> IFExample | None:
     """One candidate; None when it falls in another split's bucket or cannot be rendered."""
+    topics: tuple[str, ...]
+    phrasings: tuple[tuple[str, str], ...]
     if heldout == "base":
         topics, phrasings = TOPICS + HELDOUT_TOPICS, PHRASINGS + HELDOUT_PHRASINGS
     else:
@@ -587,7 +579,7 @@ def _try_example(rng: random.Random, split: str, index: int, heldout: str | None
     taken: set[str] = set()
     kwargs = [_sample_kwargs(k, rng, base_prompt, taken) for k in kinds]
     prompt = " ".join([base_prompt] + [_describe(k, kw, rng) for k, kw in zip(kinds, kwargs, strict=True)])
-    if not heldout and _bucket([base_prompt, kinds, kwargs]) not in BUCKETS[split]:
+    if not heldout and BUCKETS.split_of([base_prompt, kinds, kwargs]) != split:
         return None
     ex = IFExample(
         id=f"if-{split}-{index:05d}",
@@ -616,8 +608,7 @@ def _try_example(rng: random.Random, split: str, index: int, heldout: str | None
 
 def examples(split: BuiltinSplit, n: int, seed: int) -> list[IFExample]:
     """`n` distinct examples of a split; a third of `test` is held out (new base prompt or instruction pair)."""
-    if split not in BUCKETS:
-        raise LamdagentError(f"built-in split {split!r} is unknown; use one of: {', '.join(BUCKETS)}")
+    BUCKETS.check(split)
     if not isinstance(n, int) or n < 0:
         raise LamdagentError(f"built-in dataset size n={n!r} is invalid; give a non-negative integer")
     rng = random.Random(f"instruction_following:{split}:{seed}")

@@ -9,15 +9,13 @@ template and its numbers; a third of `test` uses templates never seen in the oth
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lamdagent.data.builtin import BUILTIN_DATA, BuiltinSplit
+from lamdagent.data.builtin import BUILTIN_DATA, BuiltinSplit, HashSplits
 from lamdagent.errors import LamdagentError
 
 MATH_INSTRUCTION = (
@@ -248,13 +246,8 @@ HELDOUT_TEMPLATES = (
         ),
     ),
 )
-N_BUCKETS = 20
-BUCKETS: dict[str, range] = {
-    "sft": range(0, 10),
-    "preference": range(10, 14),
-    "validation": range(14, 17),
-    "test": range(17, 20),
-}
+# A (template, question) pair's hash fixes its split: 50% sft, 20% preference, 15% + 15%.
+BUCKETS = HashSplits("math", {"sft": 10, "preference": 4, "validation": 3, "test": 3})
 _SYMBOLS = {"+": "+", "-": "-", "*": "*", "/": "/"}
 _WRONG_OP = {"+": "-", "-": "+", "*": "+", "/": "*"}
 
@@ -344,15 +337,9 @@ def _mistake(template: Template, values: dict[str, Any], answer: int, rng: rando
     raise AssertionError(f"template {template.name} has no wrong solution for {values}")
 
 
-def _bucket(signature: Any) -> int:
-    digest = hashlib.sha1(json.dumps(signature, sort_keys=True).encode()).hexdigest()
-    return int(digest, 16) % N_BUCKETS
-
-
 def examples(split: BuiltinSplit, n: int, seed: int) -> list[MathExample]:
     """`n` distinct problems of a split; every third `test` row comes from a held-out template."""
-    if split not in BUCKETS:
-        raise LamdagentError(f"built-in split {split!r} is unknown; use one of: {', '.join(BUCKETS)}")
+    BUCKETS.check(split)
     if not isinstance(n, int) or n < 0:
         raise LamdagentError(f"built-in dataset size n={n!r} is invalid; give a non-negative integer")
     rng = random.Random(f"math:{split}:{seed}")
@@ -367,7 +354,7 @@ def examples(split: BuiltinSplit, n: int, seed: int) -> list[MathExample]:
         template = rng.choice(HELDOUT_TEMPLATES if heldout else TEMPLATES)
         values = _sample_values(template, rng)
         question = _render(template.question, values)
-        if question in seen or (not heldout and _bucket([template.name, question]) not in BUCKETS[split]):
+        if question in seen or (not heldout and BUCKETS.split_of([template.name, question]) != split):
             continue
         traced = _trace(template, values)
         if traced is None:

@@ -11,7 +11,6 @@ Also here: `glaive_to_sft`, which turns a LLaMA-Factory ShareGPT tool conversati
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import random
@@ -19,7 +18,8 @@ import string
 from dataclasses import dataclass
 from typing import Any
 
-from lamdagent.data.builtin import BUILTIN_DATA
+from lamdagent.checkers.function_call import OPTIONAL, check_tool_calls, normalize_string
+from lamdagent.data.builtin import BUILTIN_DATA, HashSplits
 from lamdagent.data.builtin.tool_catalogue import (
     CATALOGUE,
     CHITCHAT,
@@ -32,11 +32,9 @@ from lamdagent.data.builtin.tool_catalogue import (
     pool_phrasings,
     pool_value,
 )
-from lamdagent.data.toolcall import format_tool_calls, tools_system_message
 from lamdagent.errors import LamdagentError
-from lamdagent.evaluation.checkers.function_call import OPTIONAL, check_tool_calls, normalize_string
+from lamdagent.toolcall import format_tool_calls, tools_system_message
 
-SPLITS = ("sft", "preference", "validation", "test")
 CATEGORIES = ("simple", "multiple", "parallel", "irrelevance")
 # Row i gets category _CYCLE[i % 10]: 3 simple, 3 multiple, 2 parallel, 2 irrelevance, any prefix balanced.
 _CYCLE = (
@@ -44,8 +42,9 @@ _CYCLE = (
     "simple", "irrelevance", "multiple", "simple", "parallel",
 )  # fmt: skip
 HELDOUT_EVERY = 4  # in `test`, rows 3, 7, 11, ... are held out
-# A request's bucket (hash of its text, mod 20) fixes its split: 60% sft, 20% preference, 10% + 10%.
-_BUCKETS = {"sft": range(0, 12), "preference": range(12, 16), "validation": range(16, 18), "test": range(18, 20)}
+# A request's hash (of its `request_key`) fixes its split: 60% sft, 20% preference, 10% + 10%.
+BUCKETS = HashSplits("tool_use", {"sft": 12, "preference": 4, "validation": 2, "test": 2}, algorithm="sha256")
+SPLITS = tuple(BUCKETS.ranges)
 _MAX_TRIES = 2000
 
 SEEN_TOOLS = tuple(t for t in CATALOGUE if not t.heldout)
@@ -93,8 +92,7 @@ class _Draft:
 
 def generate(split: str, n: int, seed: int) -> list[dict[str, Any]]:
     """`n` rows of a split (see the module doc for the formats); the same arguments give the same rows."""
-    if split not in SPLITS:
-        raise LamdagentError(f"tool_use: unknown split {split!r}; use one of {', '.join(SPLITS)}")
+    BUCKETS.check(split)
     if not isinstance(n, int) or n < 0:
         raise LamdagentError(f"tool_use: the number of rows must be a non-negative integer, got {n!r}")
     rng = random.Random(f"tool_use:{seed}:{split}")
@@ -115,8 +113,7 @@ def request_key(text: str) -> str:
 
 def split_of(text: str) -> str:
     """The split a (not held-out) request belongs to."""
-    bucket = int(hashlib.sha256(request_key(text).encode()).hexdigest(), 16) % 20
-    return next(s for s, r in _BUCKETS.items() if bucket in r)
+    return BUCKETS.split_of(request_key(text))
 
 
 def _row(split: str, i: int, draft: _Draft, rng: random.Random) -> dict[str, Any]:
@@ -332,7 +329,7 @@ def _rejected(draft: _Draft, rng: random.Random) -> str:
 
 
 def _mistake(kind: str, draft: _Draft, rng: random.Random) -> str | None:
-    calls = [{"name": c.tool.name, "arguments": dict(c.args)} for c in draft.calls]
+    calls: list[dict[str, Any]] = [{"name": c.tool.name, "arguments": dict(c.args)} for c in draft.calls]
     if kind == "refusal":
         return rng.choice(REFUSALS)
     if kind == "only_one":

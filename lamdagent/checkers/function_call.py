@@ -18,8 +18,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from lamdagent.data.toolcall import parse_tool_calls
 from lamdagent.errors import LamdagentError
+from lamdagent.toolcall import parse_tool_calls
 
 OPTIONAL = ""  # in an acceptable-values list: the argument may be absent
 

@@ -1,1 +1,0 @@
-"""Checkers: pure functions that judge one answer against its reference."""

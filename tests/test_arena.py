@@ -1,0 +1,81 @@
+"""The arena: real loops under the table executor, summarised per policy with intervals over seeds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pipetable_helpers import fake_model_dir, space_config, write_synthetic_table
+
+from lamdagent.arena import interval, run_arena
+from lamdagent.cli import main
+from lamdagent.errors import LamdagentError
+
+POLICIES = ["random", "greedy", "tpe"]
+
+
+@pytest.fixture()
+def table(tmp_path: Path) -> Path:
+    cfg = space_config(
+        fake_model_dir(tmp_path / "base-model"),
+        policy={"name": "fixed", "pipeline": [{"action": "sft", "inputs": {"model": "base", "data": "tool_sft"}}]},
+    )
+    path = tmp_path / "table.jsonl.gz"
+    write_synthetic_table(path, cfg)
+    return path
+
+
+def test_the_cli_runs_every_policy_and_seed_and_writes_json_and_a_plot(table, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["arena", str(table), "--policies", ",".join(POLICIES), "--seeds", "2", "--budget", "4"]
+    assert main([*argv, "--json", "--out", str(out)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert json.loads((out / "arena.json").read_text())["runs"] == result["runs"]
+    assert (out / "arena.png").is_file()
+    assert result["budget"] == 4 and result["seeds"] == 2 and result["checkpoints"] == [4]
+    assert set(result["policies"]) == set(POLICIES) and len(result["runs"]) == 6
+    assert result["table_best"]["validation"] is not None
+    for name, summary in result["policies"].items():
+        assert summary["seeds"] == 2
+        for key in ("shipped_test", "regret", "test_regret", "duplicate_or_noop_fraction", "agent_seconds"):
+            entry = summary[key]
+            assert set(entry) == {"mean", "low", "high", "n"}, (name, key)
+            assert entry["low"] <= entry["mean"] <= entry["high"]
+        assert set(summary["best_so_far"]) == {"4"}
+        curve = summary["curve_trials"]
+        assert curve["trials"] == [0, 1, 2, 3, 4] and len(curve["mean"]) == 5
+        assert all(a <= b + 1e-12 for a, b in zip(curve["mean"], curve["mean"][1:], strict=False))
+        assert len(summary["curve_seconds"]["seconds"]) == len(summary["curve_seconds"]["mean"])
+    for run in result["runs"]:
+        best = run["best_so_far"]
+        assert len(best) == run["trials"] + 1 == 5
+        assert all(a <= b for a, b in zip(best, best[1:], strict=False)), run  # best so far never drops
+        assert run["end_seconds"] == sorted(run["end_seconds"]) and run["virtual_seconds"] > 0
+        assert run["regret"] is None or run["regret"] >= -1e-9
+        assert 0 <= run["duplicates"] + run["noops"] <= run["trials"]
+
+
+def test_the_fixed_policy_takes_its_pipeline_from_the_space(table):
+    result = run_arena(table, ["fixed"], seeds=2, budget=3)
+    runs = result["runs"]
+    assert [r["trials"] for r in runs] == [1, 1] and {r["stopped_by"] for r in runs} == {"policy"}
+    assert runs[0]["best_so_far"] != runs[1]["best_so_far"]  # the bootstrap: each seed its own resample
+    same = run_arena(table, ["fixed"], seeds=2, budget=3, bootstrap=False)["runs"]
+    assert same[0]["best_so_far"] == same[1]["best_so_far"]
+
+
+def test_bad_arguments_are_one_line_errors(table, tmp_path):
+    with pytest.raises(LamdagentError, match="at least one policy"):
+        run_arena(table, [], seeds=1, budget=1)
+    with pytest.raises(LamdagentError, match="not found"):
+        run_arena(tmp_path / "missing.jsonl", ["random"], seeds=1, budget=1)
+    with pytest.raises(LamdagentError, match="unknown policy"):
+        run_arena(table, ["no-such-policy"], seeds=1, budget=1)
+
+
+def test_the_interval_covers_the_mean():
+    assert interval([0.5]) == {"mean": 0.5, "low": 0.5, "high": 0.5, "n": 1}
+    entry = interval([0.1, 0.2, 0.3, 0.9])
+    assert entry["low"] <= entry["mean"] <= entry["high"] and entry["n"] == 4
+    assert interval([])["mean"] is None
