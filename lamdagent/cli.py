@@ -134,8 +134,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def system_error(exc: sqlite3.Error | OSError, args: argparse.Namespace) -> str:
     """A database or file-system failure as one line: which file, what happened, what to do."""
+    from lamdagent.rundir import has_started
+
     run = getattr(args, "run_dir", None) or getattr(args, "new_run_dir", None)
-    resume = f"; then continue with `lamdagent run --resume --run-dir {run}`" if args.command == "run" else ""
+    resume = ""
+    if args.command == "run" and run:
+        started = has_started(run)
+        resume = f"; then continue with `lamdagent run --resume --run-dir {run}`" if started else "; then run it again"
     if isinstance(exc, sqlite3.Error):
         where = f"{run}/ledger.sqlite" if run else "the run's ledger"
         return f"{where}: SQLite error ({exc}); check the disk and the file's permissions{resume}"

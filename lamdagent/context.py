@@ -29,7 +29,7 @@ from lamdagent.models.loading import resolve_model, weights_fingerprint
 from lamdagent.models.store import ModelStore
 from lamdagent.policies import Policy, make_policy
 from lamdagent.pool import Pool
-from lamdagent.spec import ActionSpec, DatasetRef, ModelRef, as_ids
+from lamdagent.spec import ActionSpec, DatasetRef, ModelRef, TaskSpec, as_ids
 
 BASE_ID = "base"
 
@@ -171,7 +171,7 @@ class RunContext:
             spec=spec,
             model_id=model_id,
             inputs=inputs,
-            tasks=tuple(self.cfg.tasks),
+            tasks=tuple(TaskSpec(name=t.name, source=t.source, options=t.options) for t in self.cfg.tasks),
             eval=self.cfg.eval,
             model_path=model_path,
             splits=splits,

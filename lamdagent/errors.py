@@ -20,9 +20,9 @@ def one_line(exc: ValidationError, where: str, known: list[str] | None = None) -
     """
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err["loc"])
-    key = f"{where}.{loc}" if where and loc else where or loc or "(top level)"
+    key = f"{where}.{loc}" if where and loc else where or loc
     msg = str(err["msg"]).removeprefix("Value error, ")
     hint = ""
     if err["type"] == "extra_forbidden":
         hint = "; remove it or fix its spelling" + (f" (accepted: {', '.join(sorted(known))})" if known else "")
-    return f"{key}: {msg}{hint}"
+    return f"{key}: {msg}{hint}" if key else f"{msg}{hint}"

@@ -262,3 +262,19 @@ def prepare_new(path: str | Path) -> RunLock:
     """`check_new` then `claim`: for callers with nothing to validate in between."""
     check_new(path)
     return claim(path)
+
+
+def has_started(path: str | Path) -> bool:
+    """Whether the run in `path` recorded its config (so `--resume` can continue it); reads the ledger read-only
+    and says False for anything it cannot read."""
+    ledger = _path(path) / LEDGER
+    if not ledger.is_file():
+        return False
+    try:
+        conn = sqlite3.connect(f"file:{ledger.absolute()}?mode=ro", uri=True, timeout=5)
+        try:
+            return conn.execute("SELECT 1 FROM meta WHERE key = 'config'").fetchone() is not None
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -85,6 +86,12 @@ class Policy(ABC):
 
 
 POLICIES: Registry[type[Policy]] = Registry("policy")
+
+
+def step_rng(seed: int, view: PolicyView) -> random.Random:
+    """The random stream of one proposal round, from the run's seed and the iteration: a resumed run goes on
+    with new draws where a stream seeded once per process would replay its first ones after every resume."""
+    return random.Random(f"{seed}|{view.iteration}")
 
 
 def policy_options(name: str, raw: Mapping[str, Any] | None) -> PolicyOptions:

@@ -7,10 +7,9 @@ left it draws a random unseen action, marked as a fallback. It shows what pure e
 
 from __future__ import annotations
 
-import random as _random
 from typing import Any
 
-from lamdagent.policies.base import POLICIES, Policy, PolicyView, Proposal
+from lamdagent.policies.base import POLICIES, Policy, PolicyView, Proposal, step_rng
 from lamdagent.policies.space import random_unseen, signature_index, unseen_choices
 from lamdagent.signature import SignatureIndex
 from lamdagent.spec import ActionSpec, as_ids
@@ -27,7 +26,7 @@ class GreedyPolicy(Policy):
     name = "greedy"
 
     def __init__(self, seed: int = 0) -> None:
-        self.rng = _random.Random(seed)
+        self.seed = seed
 
     @classmethod
     def create(cls, options: Any, seed: int) -> GreedyPolicy:
@@ -56,20 +55,21 @@ class GreedyPolicy(Policy):
         return out
 
     def propose(self, view: PolicyView, n: int = 1) -> list[Proposal]:
+        rng = step_rng(self.seed, view)
         seen = set(view.seen_hashes)
         index = signature_index(view)
         out: list[Proposal] = []
         for _ in range(n):
             options = self.variations(view, seen, index)
             if options:
-                action = self.rng.choice(sorted(options))
-                spec = self.rng.choice(options[action])
+                action = rng.choice(sorted(options))
+                spec = rng.choice(options[action])
                 best = ranked_models(view)[0]
                 score = view.model_scores.get(best)
                 why = f"greedy: vary the best model {best}" + (f" (score {score:.3f})" if score is not None else "")
                 proposal = Proposal(spec, rationale=why)
             else:
-                unseen = random_unseen(view.candidates, seen, self.rng, index=index)
+                unseen = random_unseen(view.candidates, seen, rng, index=index)
                 if unseen is None:
                     break
                 proposal = Proposal(

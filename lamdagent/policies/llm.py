@@ -11,7 +11,6 @@ unreachable LLM slows the search down but never stops it. Backends that can rank
 from __future__ import annotations
 
 import json
-import random as _random
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from lamdagent.errors import LamdagentError
 from lamdagent.evaluation.base import primary_value
 from lamdagent.ledger import TrialRecord
 from lamdagent.llm.base import LLMClient, LLMError, Message, make_client
-from lamdagent.policies.base import POLICIES, Policy, PolicyOptions, PolicyView, Proposal
+from lamdagent.policies.base import POLICIES, Policy, PolicyOptions, PolicyView, Proposal, step_rng
 from lamdagent.policies.space import (
     is_exhausted,
     is_unseen,
@@ -249,7 +248,7 @@ class LLMPolicy(Policy):
     def __init__(self, client: LLMClient, options: LLMPolicyOptions | None = None, seed: int = 0) -> None:
         self.client = client
         self.options = options or LLMPolicyOptions()
-        self.rng = _random.Random(seed)
+        self.seed = seed
         mode = self.options.mode
         self.constrained = client.constrained_choice if mode == "auto" else mode == "choose"
 
@@ -441,9 +440,9 @@ class LLMPolicy(Policy):
             spec, why2 = self._step2(shown, action, seen, extra, tally)
         except _NoAnswer as exc:
             keep = [exc.action] if exc.action else None
-            index = shown.index
-            fallback = random_unseen(view.candidates, seen, self.rng, keep, index=index) if keep else None
-            fallback = fallback or random_unseen(view.candidates, seen, self.rng, index=index)
+            index, rng = shown.index, step_rng(self.seed, view)
+            fallback = random_unseen(view.candidates, seen, rng, keep, index=index) if keep else None
+            fallback = fallback or random_unseen(view.candidates, seen, rng, index=index)
             if fallback is None:
                 return None
             return Proposal(

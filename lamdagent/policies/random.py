@@ -6,10 +6,9 @@ proposed in the same batch.
 
 from __future__ import annotations
 
-import random as _random
 from typing import Any
 
-from lamdagent.policies.base import POLICIES, Policy, PolicyView, Proposal
+from lamdagent.policies.base import POLICIES, Policy, PolicyView, Proposal, step_rng
 from lamdagent.policies.space import random_unseen, signature_index
 
 
@@ -18,18 +17,19 @@ class RandomPolicy(Policy):
     name = "random"
 
     def __init__(self, seed: int = 0) -> None:
-        self.rng = _random.Random(seed)
+        self.seed = seed
 
     @classmethod
     def create(cls, options: Any, seed: int) -> RandomPolicy:
         return cls(seed)
 
     def propose(self, view: PolicyView, n: int = 1) -> list[Proposal]:
+        rng = step_rng(self.seed, view)
         seen = set(view.seen_hashes)
         index = signature_index(view)
         out: list[Proposal] = []
         for _ in range(n):
-            spec = random_unseen(view.candidates, seen, self.rng, index=index)
+            spec = random_unseen(view.candidates, seen, rng, index=index)
             if spec is None:
                 break
             seen.add(spec.spec_hash())

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import math
-import random as _random
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -32,7 +31,7 @@ from typing import Any
 from pydantic import Field
 
 from lamdagent.ledger import TrialRecord
-from lamdagent.policies.base import POLICIES, Policy, PolicyOptions, PolicyView, Proposal
+from lamdagent.policies.base import POLICIES, Policy, PolicyOptions, PolicyView, Proposal, step_rng
 from lamdagent.policies.space import random_unseen, signature_index, try_build, unseen_choices
 from lamdagent.pool import ActionCandidates, SlotOptions
 from lamdagent.signature import SignatureIndex
@@ -293,7 +292,7 @@ class TPEPolicy(Policy):
         dists = self.distributions(view)
         study = self.study(view, dists, features)
         told = sum(1 for t in study.trials if t.state.name == "COMPLETE")
-        rng = _random.Random(f"{self.seed}|{view.iteration}")
+        rng = step_rng(self.seed, view)
         out: list[Proposal] = []
         for _ in range(n):
             sampled = self.ask(study, dists)

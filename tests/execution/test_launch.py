@@ -21,7 +21,6 @@ from lamdagent.spec import ActionSpec, ModelRef
 TASK = {
     "name": "tool_use",
     "source": "builtin:tool_use",
-    "weight": 1.0,
     "options": {"val_size": 4, "test_size": 4, "max_new_tokens": 8},
 }
 
