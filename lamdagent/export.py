@@ -7,6 +7,7 @@ tells where it came from (parents, base model names) and how to rebuild it (the 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -112,6 +113,14 @@ def render_export_card(run: RunInfo, trial: TrialRecord) -> str:
     return "\n".join(lines)
 
 
+def _is_virtual(model_dir: Path) -> bool:
+    """Whether a model directory is a table executor's marker (scores, no weights)."""
+    try:
+        return bool(json.loads((model_dir / "lamdagent.json").read_text()).get("virtual"))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def export_model(run_dir: str | Path, dest: str | Path, trial_id: int | None = None) -> Path:
     """Copy the chosen model to `dest` (which must be new or empty) and write its card; returns `dest`."""
     run = load_run(run_dir)
@@ -131,6 +140,11 @@ def export_model(run_dir: str | Path, dest: str | Path, trial_id: int | None = N
             "rebuild it with `lamdagent replay` or export another trial with --trial ID"
         )
     src = ModelStore(run.models_dir).path(model_id)
+    if _is_virtual(src):
+        raise LamdagentError(
+            f"{src}: trial {trial.id} was answered from a benchmark table and has no weights; "
+            "train its pipeline for real with `lamdagent replay` first"
+        )
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f".{target.name}.partial-{os.getpid()}")  # resolved: "." has no name
     shutil.rmtree(staging, ignore_errors=True)

@@ -116,9 +116,21 @@ class Loop:
         walls = [
             t.timings["wall_s"] for t in self.ctx.ledger.trials("finished") if not t.cached and "wall_s" in t.timings
         ]
-        if left["wall_clock_s"] is not None and walls and left["wall_clock_s"] < sum(walls) / len(walls):
+        clock = left["wall_clock_s"]
+        if clock is not None and walls and clock - self.final_test_reserve() < sum(walls) / len(walls):
             return "wall_clock_s"
         return None
+
+    def final_test_reserve(self) -> float:
+        """Seconds to keep for scoring the best few on test at the end (`eval.test: final`), estimated from the
+        first initial model's own test evaluation, so the whole run, that step included, fits its clock."""
+        settings = self.ctx.cfg.eval
+        if settings.test != "final" or settings.final_top_k == 0:
+            return 0.0
+        first = next(iter(self.ctx.bases().values()), {})
+        timings = first.get("timings", {})
+        per_model = float(timings.get("eval_test_s", 0.0)) + float(timings.get("eval_load_s", 0.0))
+        return settings.final_top_k * per_model
 
     def budget_text(self) -> str:
         parts = []

@@ -85,3 +85,15 @@ def test_export_failed_trial_and_missing_model_are_clear(run_dir: Path, tmp_path
     with pytest.raises(LamdagentError, match="missing or incomplete"):
         export_model(ledger_only, tmp_path / "y")
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_a_model_answered_from_a_table_is_not_exported(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """A benchmark-table run's models are markers with scores and no weights: export says so in one line."""
+    run = sample.build_sample_run(tmp_path / "run", model_dir=tiny_model_dir)
+    best = sample.model_ids()["best"]
+    meta_path = run / "models" / best / "lamdagent.json"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "virtual": True}))
+    with pytest.raises(LamdagentError, match="answered from a benchmark table and has no weights"):
+        export_model(run, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

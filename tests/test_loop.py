@@ -227,3 +227,35 @@ def test_test_split_is_scored_once_at_the_end_for_the_best(tiny_model_dir, tmp_p
     assert all(t.test_metrics == {} for t in others)
     jobs = [json.loads(p.read_text()) for p in (tmp_path / "run" / "jobs").glob("trial-*/job.json")]
     assert jobs and all(j["splits"] == ["validation"] for j in jobs)
+
+
+def test_the_wall_clock_keeps_time_for_the_final_test_scores(monkeypatch):
+    """A launch that would leave too little time to score the best few on test at the end is not made."""
+    from types import SimpleNamespace
+
+    from lamdagent.spec import EvalSettings
+
+    class FakeLedger:
+        def get_meta(self, key: str, default: Any = None) -> Any:
+            return default
+
+        def trials(self, state: str | None = None) -> list[Any]:
+            return [SimpleNamespace(state="finished", cached=False, timings={"wall_s": 100.0})]
+
+        def total_llm_tokens(self) -> int:
+            return 0
+
+    def loop_with(test: str) -> Loop:
+        cfg = SimpleNamespace(
+            budget=SimpleNamespace(iterations=None, wall_clock_s=1000.0, llm_tokens=None),
+            eval=EvalSettings(test=test, final_top_k=3),  # type: ignore[arg-type]
+        )
+        bases = {"base": {"timings": {"eval_test_s": 50.0, "eval_load_s": 10.0}}}
+        ctx = SimpleNamespace(cfg=cfg, ledger=FakeLedger(), bases=lambda: bases, executor=None)
+        loop = Loop(ctx)  # type: ignore[arg-type]
+        monkeypatch.setattr(loop, "elapsed", lambda: 750.0)  # 250 s left; trials take 100 s
+        return loop
+
+    assert loop_with("every").exhausted() is None  # 250 s left is room for a 100 s trial
+    assert loop_with("final").final_test_reserve() == 180.0  # 3 models x (50 s test + 10 s load)
+    assert loop_with("final").exhausted() == "wall_clock_s"  # 250 - 180 < 100
