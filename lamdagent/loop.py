@@ -22,7 +22,7 @@ from lamdagent.models.store import ModelStore
 from lamdagent.observer import RunObserver, RunSummary
 from lamdagent.policies.base import Policy, PolicyView, Proposal
 from lamdagent.pool import Pool
-from lamdagent.runinfo import load_run
+from lamdagent.runinfo import run_info
 from lamdagent.signature import SignatureIndex, base_signature, signatures_of_run
 from lamdagent.spec import ActionSpec, spec_text
 
@@ -355,10 +355,10 @@ class Loop:
 
     # -- output ---------------------------------------------------------------------------------------
     def best(self) -> TrialRecord | None:
-        return load_run(self.ctx.run_dir).best_trial()
+        return run_info(self.ctx.ledger).best_trial()
 
     def summary(self, stopped_by: str) -> RunSummary:
-        run = load_run(self.ctx.run_dir)
+        run = run_info(self.ctx.ledger)
         best = run.best_trial()
         return RunSummary(
             run_dir=self.ctx.run_dir,

@@ -267,34 +267,40 @@ def load_run(run_dir: str | Path) -> RunInfo:
 
     run_dir = open_existing(run_dir)  # names the directory when it holds no run, or a ledger SQLite cannot read
     with Ledger(run_dir) as ledger:
-        config = ledger.get_meta("config") or {}
-        scored = _base_entries(ledger.get_meta("base"))
-        bases: dict[str, BaseModelInfo] = {}
-        for entry in ledger.get_meta("base_models") or []:
-            s = scored.get(str(entry["id"]), {})
-            bases[str(entry["id"])] = BaseModelInfo(
-                id=str(entry["id"]),
-                name=str(entry.get("name") or entry["id"]),
-                path=str(entry.get("path") or ""),
+        return run_info(ledger)
+
+
+def run_info(ledger: Ledger) -> RunInfo:
+    """The view of a run through a ledger that is already open (the loop's own: no second connection)."""
+    run_dir = ledger.run_dir
+    config = ledger.get_meta("config") or {}
+    scored = _base_entries(ledger.get_meta("base"))
+    bases: dict[str, BaseModelInfo] = {}
+    for entry in ledger.get_meta("base_models") or []:
+        s = scored.get(str(entry["id"]), {})
+        bases[str(entry["id"])] = BaseModelInfo(
+            id=str(entry["id"]),
+            name=str(entry.get("name") or entry["id"]),
+            path=str(entry.get("path") or ""),
+            metrics=s.get("metrics") or {},
+            test_metrics=s.get("test_metrics") or {},
+            score=s.get("score"),
+        )
+    for model_id, s in scored.items():  # scored but not listed: still a base
+        if model_id not in bases:
+            bases[model_id] = BaseModelInfo(
+                id=model_id,
+                name=model_id,
                 metrics=s.get("metrics") or {},
                 test_metrics=s.get("test_metrics") or {},
                 score=s.get("score"),
             )
-        for model_id, s in scored.items():  # scored but not listed: still a base
-            if model_id not in bases:
-                bases[model_id] = BaseModelInfo(
-                    id=model_id,
-                    name=model_id,
-                    metrics=s.get("metrics") or {},
-                    test_metrics=s.get("test_metrics") or {},
-                    score=s.get("score"),
-                )
-        return RunInfo(
-            run_dir=run_dir,
-            config=config if isinstance(config, dict) else {},
-            trials=ledger.trials(),
-            bases=bases,
-            memory_versions=ledger.memory_versions(),
-            primary_metrics=ledger.get_meta("primary_metrics") or {},
-            llm_tokens=ledger.total_llm_tokens(),
-        )
+    return RunInfo(
+        run_dir=run_dir,
+        config=config if isinstance(config, dict) else {},
+        trials=ledger.trials(),
+        bases=bases,
+        memory_versions=ledger.memory_versions(),
+        primary_metrics=ledger.get_meta("primary_metrics") or {},
+        llm_tokens=ledger.total_llm_tokens(),
+    )

@@ -37,7 +37,7 @@ from typing import Any
 from pydantic import Field
 
 from lamdagent.errors import LamdagentError
-from lamdagent.execution.executor import EXECUTORS, Executor, ExecutorOptions, Handle, _kill_group, _log_tail
+from lamdagent.execution.executor import Executor, ExecutorOptions, Handle, _kill_group, _log_tail
 from lamdagent.execution.job import Job, JobResult
 from lamdagent.execution.launch import gpu_processes, preexec_worker, worker_command
 from lamdagent.io import pid_alive
@@ -235,7 +235,6 @@ class RayOptions(ExecutorOptions):
     cpus_per_trial: float = Field(default=1, gt=0, description="CPUs each trial's Ray task holds")
 
 
-@EXECUTORS.decorator("ray")
 class RayExecutor(Executor):
     """Runs each job as a Ray task; at most `parallel` at once. Use `create` to connect or start Ray."""
 

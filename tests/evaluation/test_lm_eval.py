@@ -135,7 +135,7 @@ def test_errors_are_one_line(model_and_tokenizer: tuple[Any, Any], tmp_path: Pat
     bad_metric = build_task("x", "lm_eval:lamdagent_qa_mc", {"include_path": str(TASKS_DIR), "metric": "f1"})
     with pytest.raises(LamdagentError, match="option 'metric' is 'f1', not among acc"):
         bad_metric.run_model(model, tok, "validation", 1, 2, False)
-    with pytest.raises(LamdagentError, match="option 'shots'"):
+    with pytest.raises(LamdagentError, match="option.shots: Extra inputs"):
         build_task("x", "lm_eval:lamdagent_qa_mc", {"shots": 3})
     with pytest.raises(LamdagentError, match="scored by lm-evaluation-harness"):
         unknown.items("validation")

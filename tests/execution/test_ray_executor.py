@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -160,7 +161,8 @@ def test_killed_driver_leaves_no_process_and_the_run_resumes(ray_env, tiny_model
     # would train for long when run again) are recorded as interrupted, and nothing else runs
     assert cli_main([*cmd[3:], "--executor", "ray", "--parallel", "2", "--resume", "--budget", "1"]) == 0
     trials = Ledger(run).trials()
-    assert len(trials) == 3 and trials[0] == before[1]  # the finished trial is kept as it was
+    # the finished trial is kept as it was (its test scores, measured once at the end, are joined on read)
+    assert len(trials) == 3 and dataclasses.replace(trials[0], test_metrics={}) == before[1]
     assert [t.state for t in trials] == ["finished", "interrupted", "interrupted"]
     assert all("interrupted" in (t.error or "") for t in trials[1:3])
     assert not pgrep(str(run))
