@@ -1,6 +1,6 @@
 """Benchmark evaluation on the embedded model: wall time and generation throughput per task.
 
-    python bench/eval.py [--limit 8] [--batch-size 16] [--split validation]
+    python bench/eval.py [--limit 8] [--batch-size 16] [--split validation] [--model DIR]
                          [--tasks builtin:tool_use,builtin:instruction_following,builtin:math] [--json FILE]
 
 The model is loaded once; each task generates with its own `max_new_tokens`. Prints a table (stderr) of items,
@@ -38,7 +38,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     tasks = [build_task(source.split(":")[-1], source, dict(options)) for source in args.tasks]
     t0 = time.perf_counter()
     report = evaluate_detailed(
-        embedded_model_dir(), tasks, args.split, limit=args.limit, batch_size=args.batch_size, progress=True
+        args.model or embedded_model_dir(),
+        tasks,
+        args.split,
+        limit=args.limit,
+        batch_size=args.batch_size,
+        progress=True,
     )
     wall = time.perf_counter() - t0
     out = report.to_dict()
@@ -106,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", choices=["validation", "test"], default="validation")
     parser.add_argument("--tasks", default=",".join(DEFAULT_TASKS), help="comma-separated task sources")
     parser.add_argument("--data-dir", default=None, help="benchmarks folder for bfcl, ifeval, gsm8k")
+    parser.add_argument("--model", default=None, help="a model directory (default: the embedded model)")
     parser.add_argument("--json", default=None, help="write the JSON here instead of stdout")
     args = parser.parse_args(argv)
     args.tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]

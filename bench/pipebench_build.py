@@ -10,11 +10,8 @@ same command again after a crash and it continues (`$k` steps whose input failed
 trial is appended to the table at once (an atomic rewrite: the file is a valid table at every moment), and a
 restart first appends any finished trial the table lacks.
 
-Per-item correctness. The worker reports metrics only; the table also needs each item's 0/1 correctness for
-the arena's bootstrap. This script therefore runs each job with itself as the worker (`--worker JOB_DIR`): it
-runs the ordinary worker, with the evaluator asked to keep every item's `score_one` verdict as a sample, and
-writes them to `JOB_DIR/items.json`. The executor is told to start that command by replacing its
-`worker_command` in this process only.
+Per-item correctness: the worker writes each item's 0/1 verdict into its `result.json` (`stats.verdicts`), and
+each row keeps them so the arena can resample evaluation noise.
 """
 
 from __future__ import annotations
@@ -29,47 +26,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-ITEMS_FILE = "items.json"
 EVAL_KEYS = ("eval_load_s", "eval_validation_s", "eval_test_s")
 VERSIONED = ("lamdagent", "torch", "transformers", "trl", "peft", "mergekit", "accelerate")
-
-
-# -- the worker side ------------------------------------------------------------------------------------
-def worker(job_dir: str) -> int:
-    """The ordinary worker, keeping every item's verdict; writes `items.json` beside `result.json`."""
-    import lamdagent.evaluation.evaluator as evaluator
-    from lamdagent.execution import worker as lamdagent_worker
-    from lamdagent.io import write_json_atomic
-
-    original = evaluator.run_task
-    items: dict[str, dict[str, list[float]]] = {}
-
-    def run_task(model: Any, tokenizer: Any, task: Any, split: str, *args: Any, **kwargs: Any) -> Any:
-        positional = list(args)
-        keep = kwargs.pop("samples", positional.pop(3) if len(positional) > 3 else 3)
-        result = original(model, tokenizer, task, split, *positional, samples=10**9, **kwargs)
-        verdicts = [s.correct for s in result.samples]
-        if verdicts and all(v is not None for v in verdicts) and len(verdicts) == result.items:
-            items.setdefault(split, {})[task.name] = [1.0 if v else 0.0 for v in verdicts]
-        result.samples = result.samples[:keep]
-        return result
-
-    evaluator.run_task = run_task
-    code = lamdagent_worker.main([job_dir])
-    write_json_atomic(Path(job_dir) / ITEMS_FILE, items)
-    return code
-
-
-def use_this_worker() -> None:
-    """Make the local executor start `python THIS --worker JOB_DIR` (single-process jobs)."""
-    import lamdagent.execution.executor as executor
-
-    def command(job_dir: str | Path, gpus: int, python: str | None = None) -> list[str]:
-        if gpus > 1:
-            raise SystemExit("pipebench_build: several GPUs per trial are not supported; use gpus_per_trial <= 1")
-        return [python or sys.executable, str(Path(__file__).resolve()), "--worker", str(job_dir)]
-
-    executor.worker_command = command  # type: ignore[assignment]
 
 
 # -- rows ------------------------------------------------------------------------------------------------
@@ -90,10 +48,14 @@ def versions() -> dict[str, str]:
 
 
 def read_items(job_dir: Path) -> dict[str, dict[str, list[float]]]:
+    """Each task's per-item verdicts per split, as the worker wrote them into the job's `result.json`."""
     try:
-        return json.loads((job_dir / ITEMS_FILE).read_text())
-    except (OSError, ValueError):
+        verdicts = json.loads((job_dir / "result.json").read_text())["stats"].get("verdicts", {})
+    except (OSError, ValueError, KeyError, TypeError):
         return {}
+    return {
+        split: {task: [float(v) for v in values] for task, values in tasks.items()} for split, tasks in verdicts.items()
+    }
 
 
 def seconds(timings: dict[str, float]) -> dict[str, float]:
@@ -235,10 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, help="run at most this many more pipelines (a smoke test: 1)")
     p.add_argument("--parallel", type=int, default=1, help="trials at once")
     p.add_argument("--dry-run", action="store_true", help="list the pipelines and exit")
-    p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.worker:
-        return worker(args.worker)
 
     from lamdagent.benchmarks.space import enumerate_pipelines
     from lamdagent.benchmarks.table import TableHeader
@@ -270,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         policy={"name": "fixed", "pipeline": steps},
         budget={"iterations": max(budget, 1)},
         executor={"kind": "local", "parallel": args.parallel},
+        eval={**raw["eval"], "test": "every"},  # every row needs its test scores, not only the best few
     )
     cfg = RunConfig.model_validate(raw)
     header = TableHeader(
@@ -279,7 +239,6 @@ def main(argv: list[str] | None = None) -> int:
         notes=f"built by bench/pipebench_build.py; merge base: {args.merge_base}; {len(pipelines)} pipelines",
     )
     builder = Builder(Path(args.table), header, pipelines, run_dir)
-    use_this_worker()
     print(f"{len(pipelines)} pipelines; table {args.table} has {len(builder.done)} rows; run dir {run_dir}")
     started = time.time()
     loop = Loop.open(cfg, run_dir, resume=resume, observer=observer(builder))

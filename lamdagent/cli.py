@@ -96,21 +96,28 @@ def _config_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wall-clock", type=float, help="wall-clock budget in seconds")
     p.add_argument("--policy", help="a policy name: llm, random, greedy, fixed, … (`lamdagent plugins`)")
     p.add_argument("--data-scale", type=float, help="fraction of every dataset to use (0, 1]")
-    p.add_argument("--executor", help="where trials run: local, ray, … (`lamdagent plugins`)")
+    p.add_argument(
+        "--executor", help="where trials run: local, ray, table:PATH (a pipeline table), … (`lamdagent plugins`)"
+    )
     p.add_argument("--parallel", type=int, help="trials at once")
+    p.add_argument("--seed", type=int, help="the run's seed: data draws, training, the policy's choices")
 
 
 def _load(args: argparse.Namespace) -> Any:
     from lamdagent.config import load_config
 
     overrides: dict[str, Any] = {}
+    executor = args.executor
+    if executor and ":" in executor:  # KIND:PATH, e.g. table:benchmarks/pipebench-smollm2.jsonl.gz
+        executor, overrides["executor.path"] = executor.split(":", 1)
     for key, value in (
         ("budget.iterations", args.budget),
         ("budget.wall_clock_s", args.wall_clock),
         ("policy.name", args.policy),
         ("data_scale", args.data_scale),
-        ("executor.kind", args.executor),
+        ("executor.kind", executor),
         ("executor.parallel", args.parallel),
+        ("seed", args.seed),
     ):
         if value is not None:
             overrides[key] = value
@@ -119,8 +126,10 @@ def _load(args: argparse.Namespace) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    # Piped into a log, rich would fold every line at 80 columns; the log keeps whole lines instead.
-    console = Console(soft_wrap=not sys.stdout.isatty())
+    # Piped into a log, rich would fold every line and squeeze tables to 80 columns; the log keeps whole lines
+    # and tables up to 120 columns wide.
+    tty = sys.stdout.isatty()
+    console = Console(soft_wrap=not tty, width=None if tty else 120)
     try:
         return int(COMMANDS[args.command](args, console) or 0)
     except (LamdagentError, sqlite3.Error, OSError) as exc:

@@ -141,7 +141,11 @@ class EvalSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    batch_size: int = Field(default=16, ge=1, description="prompts generated together")
+    batch_size: int = Field(
+        default=16,
+        ge=1,
+        description="prompts generated together (of up to 256 tokens; shorter ones share larger batches)",
+    )
     limit: int | None = Field(default=None, ge=1, description="at most this many items per task and split")
     test: Literal["final", "every"] = Field(
         default="final",

@@ -63,6 +63,11 @@ def test_random_run_fills_ledger_store_and_status(tiny_model_dir, tmp_path):
         # the worker frees the action's memory before it evaluates, and records what that bought
         after, released = t.timings["rss_after_action_mb"], t.timings["rss_after_release_mb"]
         assert 0 < released <= after + 1 and after <= t.timings["peak_rss_mb"]
+        # every item's verdict is kept, and they make the score
+        result = json.loads((tmp_path / "run" / "jobs" / f"trial-{t.id:04d}" / "result.json").read_text())
+        verdicts = result["stats"]["verdicts"]["validation"]["tool_use"]
+        assert len(verdicts) == 4 and set(verdicts) <= {0, 1}
+        assert sum(verdicts) / 4 == t.metrics["tool_use"]["accuracy"]
     status = status_dict(tmp_path / "run")
     assert {"trials", "best", "budget"} <= set(status)
     assert [t["id"] for t in status["trials"]] == [t.id for t in trials]
@@ -192,22 +197,29 @@ def test_actions_json_lists_every_type(capsys):
 
 
 def test_config_command_prints_a_yaml_that_loads_back_to_the_same_config(tmp_path, capsys):
-    assert cli_main(["config", "--policy", "random", "--budget", "3", "--wall-clock", "60"]) == 0
+    assert cli_main(["config", "--policy", "random", "--budget", "3", "--wall-clock", "60", "--seed", "7"]) == 0
     printed = tmp_path / "demo.yaml"
     printed.write_text(capsys.readouterr().out)
     cfg = load_config(printed)
-    assert cfg == load_config(None, {"policy.name": "random", "budget.iterations": 3, "budget.wall_clock_s": 60})
-    assert cfg.policy.name == "random" and cfg.budget.iterations == 3 and cfg.budget.wall_clock_s == 60
+    flags = {"policy.name": "random", "budget.iterations": 3, "budget.wall_clock_s": 60, "seed": 7}
+    assert cfg == load_config(None, flags)
+    assert (cfg.policy.name, cfg.budget.iterations, cfg.budget.wall_clock_s, cfg.seed) == ("random", 3, 60, 7)
     assert cli_main(["config", str(tmp_path / "missing.yaml")]) == 2
     assert "not found" in capsys.readouterr().err
 
 
-def test_demo_fixed_example_is_the_demo_with_five_valid_steps():
+def test_executor_flag_takes_a_table_path(capsys):
+    assert cli_main(["config", "--executor", "table:bench/t.jsonl.gz", "--policy", "random"]) == 0
+    executor = yaml.safe_load(capsys.readouterr().out)["executor"]
+    assert (executor["kind"], executor["path"]) == ("table", "bench/t.jsonl.gz")
+
+
+def test_demo_fixed_example_is_the_demo_with_four_valid_steps():
     cfg = load_config(Path(__file__).parent.parent / "examples" / "demo-fixed.yaml")
     demo = load_config(None)
     assert cfg.model_dump(exclude={"policy", "budget"}) == demo.model_dump(exclude={"policy", "budget"})
     policy = make_policy("fixed", cfg.policy.options(), 0)
-    assert [s.action for s in policy.steps] == ["sft", "sft", "linear", "sft", "ties"]
+    assert [s.action for s in policy.steps] == ["sft", "linear", "sft", "slerp"]
 
 
 def test_test_split_is_scored_once_at_the_end_for_the_best(tiny_model_dir, tmp_path):

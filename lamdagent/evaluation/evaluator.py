@@ -41,6 +41,9 @@ class TaskResult:
     new_tokens: int = 0
     prompt_tokens: int = 0
     samples: list[Sample] = field(default_factory=list)
+    # Every item's `score_one` verdict in item order (empty where the task judges no single item): what a
+    # table of outcomes resamples to show evaluation noise.
+    verdicts: list[bool | None] = field(default_factory=list)
 
     @property
     def primary(self) -> float:
@@ -155,9 +158,10 @@ def run_task(
         description=f"{task.name} ({split})",
     )
     metrics = check_metrics(task.name, task.score(items, outputs), task.primary_metric)
+    verdicts = [task.score_one(it, out) for it, out in zip(items, outputs, strict=True)]
     kept = [
-        Sample(it.id, _prompt_text(it.messages), out, it.reference, task.score_one(it, out))
-        for it, out in zip(items[:samples], outputs[:samples], strict=True)
+        Sample(it.id, _prompt_text(it.messages), out, it.reference, verdict)
+        for it, out, verdict in zip(items[:samples], outputs[:samples], verdicts[:samples], strict=True)
     ]
     return TaskResult(
         name=task.name,
@@ -168,6 +172,7 @@ def run_task(
         new_tokens=stats.new_tokens,
         prompt_tokens=stats.prompt_tokens,
         samples=kept,
+        verdicts=verdicts if any(v is not None for v in verdicts) else [],
     )
 
 

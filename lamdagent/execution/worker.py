@@ -87,8 +87,9 @@ def evaluate_model(
     job: Job, path: Path, timings: dict[str, float], stats: dict[str, Any]
 ) -> dict[str, dict[str, dict[str, float]]]:
     """The job's splits in one process, with the model loaded once. `stats` gets each task's item count per
-    split (scores on a few dozen items move by whole items: the count gives their interval) and a few
-    answers per task, so a reader can see what the model actually wrote."""
+    split (scores on a few dozen items move by whole items: the count gives their interval), each item's
+    0/1 verdict where the task judges single items (a table of outcomes resamples them), and a few answers per
+    task, so a reader can see what the model actually wrote."""
     from lamdagent.evaluation.evaluator import evaluate_detailed, load_model
     from lamdagent.evaluation.tasks import build_task
 
@@ -101,6 +102,7 @@ def evaluate_model(
     out: dict[str, dict[str, dict[str, float]]] = {}
     items: dict[str, dict[str, int]] = {}
     samples: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    verdicts: dict[str, dict[str, list[int]]] = {}
     for split in job.splits:
         t1 = time.perf_counter()
         report = evaluate_detailed(
@@ -115,8 +117,13 @@ def evaluate_model(
         out[split] = report.metrics()
         items[split] = {name: r.items for name, r in report.tasks.items()}
         samples[split] = {name: r["samples"] for name, r in report.to_dict()["tasks"].items()}
+        verdicts[split] = {
+            name: [int(bool(v)) for v in r.verdicts]
+            for name, r in report.tasks.items()
+            if r.verdicts and all(v is not None for v in r.verdicts)
+        }
         timings[f"eval_{split}_s"] = time.perf_counter() - t1
-    stats["items"], stats["samples"] = items, samples
+    stats["items"], stats["samples"], stats["verdicts"] = items, samples, verdicts
     return out
 
 

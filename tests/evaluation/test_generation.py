@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import torch
 
-from lamdagent.evaluation.generation import generate, generate_with_stats, render_prompts
+from lamdagent.evaluation.generation import generate, generate_with_stats, greedy_decode, render_prompts, token_batches
 from lamdagent.models.loading import load_causal_lm, load_tokenizer
 
 CONVERSATIONS = [
@@ -78,6 +78,34 @@ def test_stops_at_end_of_sequence_and_counts_tokens(sharp_model: tuple[Any, Any]
     assert stats.new_tokens == 1 + 6
 
 
+def test_finished_rows_leave_the_batch_and_the_rest_match_generate(sharp_model: tuple[Any, Any]) -> None:
+    """Rows that stop early are dropped from the batch and the cache; the others must go on exactly as
+    `model.generate` continues each prompt alone."""
+    model, tok = sharp_model
+    prompts = render_prompts(tok, CONVERSATIONS, None)
+    pad = tok.pad_token_id
+
+    def alone(prompt: list[int], stop: int) -> list[int]:
+        ids = torch.tensor([prompt])
+        out = model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=10,
+            do_sample=False,
+            eos_token_id=stop,
+            pad_token_id=pad,
+        )
+        return out[0, len(prompt) :].tolist()
+
+    free = [alone(p, -1) for p in prompts]
+    stop = free[0][2]  # the first answer ends on its third token
+    expected = [alone(p, stop) for p in prompts]
+    got = greedy_decode(model, prompts, 10, {stop}, pad, "cpu")
+    assert got == expected
+    assert len(got[0]) == free[0].index(stop) + 1 <= 3
+    assert sum(len(g) == 10 for g in got) >= 2  # others ran on after the first left the batch
+
+
 def test_tools_must_align_with_conversations(sharp_model: tuple[Any, Any]) -> None:
     model, tok = sharp_model
     with pytest.raises(ValueError, match="2 entries for 1 conversations"):
@@ -95,3 +123,13 @@ def test_embedded_model_answers_and_stops(embedded_dir: Path) -> None:
     assert "paris" in answers[0].lower()
     assert "<|im_end|>" not in answers[0]
     assert stats.new_tokens < 32  # stopped at the end of its turn
+
+
+def test_token_batches_fill_by_padded_tokens() -> None:
+    # budget 2 * 256 = 512 padded tokens a batch, at most 8 prompts; lengths come longest first
+    lengths = [400, 300, 200, 100, 60, 60, 60, 60, 60, 60, 60, 60, 60, 60]
+    order = list(range(100, 100 + len(lengths)))
+    batches = token_batches(lengths, order, batch_size=2)
+    assert batches == [[100], [101], [102, 103], list(range(104, 112)), [112, 113]]
+    assert token_batches([10] * 10, list(range(10)), batch_size=2) == [list(range(8)), [8, 9]]  # at most 4x
+    assert token_batches([900], [7], batch_size=1) == [[7]]  # a prompt over the budget still gets a batch

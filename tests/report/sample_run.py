@@ -11,7 +11,7 @@ from typing import Any
 
 import lamdagent.actions  # noqa: F401 - registers the action types
 from lamdagent.actions.base import ACTIONS
-from lamdagent.config import default_config
+from lamdagent.config import RunConfig, default_config
 from lamdagent.evaluation.objective import Constraint, Objective
 from lamdagent.ledger import Ledger
 from lamdagent.models.embedded import EMBEDDED_NAME
@@ -19,7 +19,18 @@ from lamdagent.models.store import ModelStore
 from lamdagent.spec import ActionSpec, ModelRef
 
 BASE_NAME = EMBEDDED_NAME
-CONFIG: dict[str, Any] = default_config().model_dump(mode="json")  # tool_use weighted; instruction_following bounded
+
+
+def _config() -> dict[str, Any]:
+    """The demo config (tool_use weighted; instruction_following bounded) with DPO and TIES added, which the
+    sample run uses."""
+    cfg = default_config().model_dump(mode="json")
+    cfg["actions"] = [*cfg["actions"], "dpo", "ties"]
+    cfg["datasets"].append({"name": "tool_use_pref", "kind": "preference", "source": "builtin:tool_use", "size": 16})
+    return RunConfig.model_validate(cfg).model_dump(mode="json")
+
+
+CONFIG: dict[str, Any] = _config()
 PRIMARY = {"tool_use": "accuracy", "instruction_following": "accuracy"}
 HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned=2">'
 
