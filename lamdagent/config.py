@@ -171,7 +171,7 @@ def _demo_dict() -> dict[str, Any]:
     """The embedded demo, sized from measurements on an idle 2-core CPU (docs/demo.md): a full fine-tune of 48
     tool-use rows (two epochs) is the cheapest training that moved tool use; it costs instruction following,
     which a merge with the base or the mixed set gives back. The budget counts trials, with a clock generous
-    enough that a machine 2-3x slower still finishes two of them."""
+    enough that a machine 3x slower still finishes its first trial (always a fine-tune) and the test scores."""
     return {
         "base_models": [EMBEDDED_NAME],
         "data_scale": 1.0,
