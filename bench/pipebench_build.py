@@ -17,7 +17,6 @@ each row keeps them so the arena can resample evaluation noise.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -49,10 +48,13 @@ def versions() -> dict[str, str]:
 
 def read_items(job_dir: Path) -> dict[str, dict[str, list[float]]]:
     """Each task's per-item verdicts per split, as the worker wrote them into the job's `result.json`."""
+    from lamdagent.execution.job import JobResult
+
     try:
-        verdicts = json.loads((job_dir / "result.json").read_text())["stats"].get("verdicts", {})
-    except (OSError, ValueError, KeyError, TypeError):
+        result = JobResult.read(job_dir)
+    except (OSError, ValueError):  # unreadable, or not a result (pydantic's errors are ValueErrors)
         return {}
+    verdicts = result.stats.get("verdicts", {}) if result else {}
     return {
         split: {task: [float(v) for v in values] for task, values in tasks.items()} for split, tasks in verdicts.items()
     }

@@ -41,9 +41,9 @@ class TaskResult:
     new_tokens: int = 0
     prompt_tokens: int = 0
     samples: list[Sample] = field(default_factory=list)
-    # Every item's `score_one` verdict in item order (empty where the task judges no single item): what a
-    # table of outcomes resamples to show evaluation noise.
-    verdicts: list[bool | None] = field(default_factory=list)
+    # Every item's `score_one` verdict in item order, or empty unless the task judged every item: what a table
+    # of outcomes resamples to show evaluation noise.
+    verdicts: list[bool] = field(default_factory=list)
 
     @property
     def primary(self) -> float:
@@ -172,7 +172,7 @@ def run_task(
         new_tokens=stats.new_tokens,
         prompt_tokens=stats.prompt_tokens,
         samples=kept,
-        verdicts=verdicts if any(v is not None for v in verdicts) else [],
+        verdicts=[bool(v) for v in verdicts] if all(v is not None for v in verdicts) else [],
     )
 
 

@@ -117,11 +117,7 @@ def evaluate_model(
         out[split] = report.metrics()
         items[split] = {name: r.items for name, r in report.tasks.items()}
         samples[split] = {name: r["samples"] for name, r in report.to_dict()["tasks"].items()}
-        verdicts[split] = {
-            name: [int(bool(v)) for v in r.verdicts]
-            for name, r in report.tasks.items()
-            if r.verdicts and all(v is not None for v in r.verdicts)
-        }
+        verdicts[split] = {name: [int(v) for v in r.verdicts] for name, r in report.tasks.items() if r.verdicts}
         timings[f"eval_{split}_s"] = time.perf_counter() - t1
     stats["items"], stats["samples"], stats["verdicts"] = items, samples, verdicts
     return out
