@@ -152,6 +152,8 @@ def arena_config(table: Table, policy: str, seed: int, budget: int, bootstrap: b
             f"arena: the fixed policy needs a pipeline; the space of {table.path} has none "
             "(give it `policy: {name: fixed, pipeline: [...]}`)"
         )
+    if space.get("max_depth") is None and table.header.max_depth:
+        space["max_depth"] = table.header.max_depth  # the pool offers nothing the table cannot answer
     space.update(
         policy={"name": policy, **options},
         budget={"iterations": budget},

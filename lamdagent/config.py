@@ -112,6 +112,9 @@ class RunConfig(_Strict):
     actions: list[str] = Field(default_factory=lambda: ["sft", "dpo", "linear", "ties", "slerp"])
     grids: dict[str, dict[str, list[Any]]] = Field(default_factory=dict)
     params: dict[str, dict[str, Any]] = Field(default_factory=dict, description="fixed params per action")
+    max_depth: int | None = Field(
+        default=None, ge=1, description="deepest pipeline: a model made by this many actions is no action's input"
+    )
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)

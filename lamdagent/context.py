@@ -228,7 +228,7 @@ def build_pool(
     cfg: RunConfig, bases: list[ModelRef], datasets: dict[str, DatasetRef], ledger: Ledger, store: ModelStore
 ) -> Pool:
     """The pool of a run: its datasets, initial models, and the models of its finished trials."""
-    pool = Pool(actions=list(cfg.actions), grids=cfg.grids, fixed_params=cfg.params)
+    pool = Pool(actions=list(cfg.actions), grids=cfg.grids, fixed_params=cfg.params, max_depth=cfg.max_depth)
     for ref in bases:
         pool.add_model(ref)
     pool.datasets.update(datasets)

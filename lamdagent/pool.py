@@ -7,6 +7,7 @@ it, never the cartesian product, so it stays cheap as the pool grows.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -15,6 +16,7 @@ from lamdagent.errors import LamdagentError
 from lamdagent.spec import ActionSpec, DatasetRef, ModelRef, as_ids
 
 SlotKind = Literal["model", "sft_data", "pref_data", "param"]
+ANCESTOR_DRAWS = 32  # draws of the merged models before random_choice gives up finding them a common ancestor
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class SlotOptions:
     description: str
     options: tuple[Any, ...]
     count: int = 1  # how many distinct options the slot takes (a list when > 1)
+    ancestor_of: str | None = None  # the model slot whose models this slot's model must be an ancestor of
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,11 @@ class Candidates:
         used = [i for s in cands.slots if s.kind == "model" for i in as_ids(clean[s.name])]
         if len(set(used)) != len(used):
             raise ValueError(f"a model may fill only one model slot; got {used}")
+        for slot in cands.slots:
+            if slot.ancestor_of:
+                problem = self.pool.ancestor_problem(clean[slot.name], as_ids(clean[slot.ancestor_of]))
+                if problem:
+                    raise ValueError(f"slot {slot.name!r}: {problem}")
         extra = set(choice) - {s.name for s in cands.slots}
         if extra:
             raise ValueError(f"unknown slots {sorted(extra)}; the slots are {[s.name for s in cands.slots]}")
@@ -104,20 +112,32 @@ class Candidates:
         )
 
     def random_choice(self, rng: random.Random) -> tuple[str, dict[str, Any]]:
-        """A uniformly random valid assignment; models are drawn without replacement across model slots."""
+        """A random assignment; models are drawn without replacement across model slots, and an ancestor slot
+        (a TIES base) among the common ancestors of its partner's models, redrawing those when they have none."""
         action = rng.choice(sorted(self.actions))
         slots = self.actions[action].slots
-        n_models = sum(s.count for s in slots if s.kind == "model")
-        models = rng.sample(list(self.pool.models), n_models)
+        model_slots = [s for s in slots if s.kind == "model"]
+        offered = list(model_slots[0].options) if model_slots else []  # the model slots share their options
         choice: dict[str, Any] = {}
-        for slot in slots:
-            if slot.kind == "model":
+        for _ in range(ANCESTOR_DRAWS):
+            models = rng.sample(offered, sum(s.count for s in model_slots))
+            for slot in model_slots:
                 picked, models = models[: slot.count], models[slot.count :]
                 choice[slot.name] = picked if slot.count > 1 else picked[0]
-            elif slot.count > 1:
-                choice[slot.name] = rng.sample(list(slot.options), slot.count)
-            else:
-                choice[slot.name] = rng.choice(list(slot.options))
+            redraw = False
+            for slot in model_slots:
+                if slot.ancestor_of:
+                    valid = self.pool.common_ancestors(as_ids(choice[slot.ancestor_of])) & set(slot.options)
+                    if valid:
+                        choice[slot.name] = rng.choice(sorted(valid))
+                    else:
+                        redraw = True
+            if not redraw:
+                break
+        for slot in slots:
+            if slot.kind != "model":
+                options = list(slot.options)
+                choice[slot.name] = rng.sample(options, slot.count) if slot.count > 1 else rng.choice(options)
         return action, choice
 
 
@@ -130,6 +150,7 @@ class Pool:
     datasets: dict[str, DatasetRef] = field(default_factory=dict)
     grids: dict[str, dict[str, list[Any]]] = field(default_factory=dict)  # action -> param -> values
     fixed_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # action -> param -> value
+    max_depth: int | None = None  # models this deep are offered to no action (a pipeline table's depth)
 
     def __post_init__(self) -> None:
         for name in self.actions:
@@ -147,6 +168,40 @@ class Pool:
     def add_model(self, ref: ModelRef) -> None:
         self.models[ref.id] = ref
 
+    def depth(self, model_id: str) -> int:
+        """Actions between a model and the initial models: 0 for an initial model, 1 + its deepest parent's."""
+        parents = [p for p in self.models[model_id].parents if p in self.models]
+        return 1 + max(self.depth(p) for p in parents) if parents else 0
+
+    def ancestors(self, model_id: str) -> set[str]:
+        """Every model a model was made from, directly or through other models."""
+        out: set[str] = set()
+        todo = list(self.models[model_id].parents)
+        while todo:
+            parent = todo.pop()
+            if parent in self.models and parent not in out:
+                out.add(parent)
+                todo.extend(self.models[parent].parents)
+        return out
+
+    def common_ancestors(self, model_ids: Sequence[str]) -> set[str]:
+        """The models every one of `model_ids` descends from; an initial model's lineage is unknown to the pool,
+        so for it any initial model counts (two public fine-tunes merged over their shared base)."""
+        initial = {m for m, ref in self.models.items() if not ref.parents}
+        out: set[str] | None = None
+        for mid in model_ids:
+            mine = self.ancestors(mid) if self.models[mid].parents else initial
+            out = mine if out is None else out & mine
+        return (out or set()) - set(model_ids)
+
+    def ancestor_problem(self, ancestor: str, model_ids: Sequence[str]) -> str | None:
+        """Why `ancestor` cannot be the common ancestor of `model_ids` (None: it can)."""
+        valid = self.common_ancestors(model_ids)
+        if ancestor in valid:
+            return None
+        offer = ", ".join(sorted(valid)) or "none in the pool"
+        return f"{ancestor} is not an ancestor of every model in {list(model_ids)}; their common ancestors: {offer}"
+
     def fingerprint(self, object_id: str) -> str:
         if object_id in self.models:
             return self.models[object_id].fingerprint
@@ -155,7 +210,7 @@ class Pool:
         raise LamdagentError(f"object {object_id!r} is not in the pool")
 
     def candidates(self) -> Candidates:
-        model_ids = tuple(self.models)
+        model_ids = tuple(m for m in self.models if self.max_depth is None or self.depth(m) < self.max_depth)
         data_ids = {
             "sft_data": tuple(d.id for d in self.datasets.values() if d.kind == "sft"),
             "pref_data": tuple(d.id for d in self.datasets.values() if d.kind == "preference"),
@@ -166,7 +221,7 @@ class Pool:
             slots: list[SlotOptions] = []
             for slot in action_type.slots:
                 options = model_ids if slot.kind == "model" else data_ids[slot.kind]
-                slots.append(SlotOptions(slot.name, slot.kind, slot.description, options, slot.count))
+                slots.append(SlotOptions(slot.name, slot.kind, slot.description, options, slot.count, slot.ancestor_of))
             model_slots = sum(s.count for s in slots if s.kind == "model")
             if any(len(s.options) < s.count for s in slots) or len(model_ids) < model_slots:
                 continue  # not enough objects yet (e.g. a merge needs two models, TIES a third as its base)

@@ -65,6 +65,25 @@ def test_the_fixed_policy_takes_its_pipeline_from_the_space(table):
     assert same[0]["best_so_far"] == same[1]["best_so_far"]
 
 
+def test_policies_stay_inside_the_table_until_the_space_is_exhausted(tmp_path):
+    """The pool offers no model at the table's depth and only common ancestors as a TIES base, so no trial asks
+    the table for a pipeline it lacks; once every pipeline is tried the policies stop."""
+    cfg = space_config(
+        fake_model_dir(tmp_path / "base-model"),
+        actions=["sft", "linear", "ties"],
+        datasets=[{"name": "tool_sft", "kind": "sft", "source": "builtin:tool_use", "size": 8}],
+        grids={"sft": {"learning_rate": [1e-4, 1e-3]}, "linear": {"weight": [0.5]}},
+    )
+    path = tmp_path / "ties.jsonl.gz"
+    pipelines = write_synthetic_table(path, cfg)
+    assert any(p.action == "ties" for p in pipelines)
+    result = run_arena(path, POLICIES, seeds=1, budget=len(pipelines) + 5, bootstrap=False)
+    for run in result["runs"]:
+        assert run["failed"] == 0, run["policy"]
+        assert run["trials"] == len(pipelines) - 1 and run["stopped_by"] == "policy", run["policy"]
+        assert run["regret"] == pytest.approx(0.0)  # every pipeline tried: the table's best was found
+
+
 def test_bad_arguments_are_one_line_errors(table, tmp_path):
     with pytest.raises(LamdagentError, match="at least one policy"):
         run_arena(table, [], seeds=1, budget=1)

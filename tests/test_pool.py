@@ -68,3 +68,42 @@ def test_unknown_action_and_grid_param_are_one_line_errors():
         Pool(actions=["sfft"])
     with pytest.raises(LamdagentError, match=r"grids.sft.lr: no such parameter"):
         Pool(actions=["sft"], grids={"sft": {"lr": [1]}})
+
+
+def test_models_at_the_maximum_depth_are_offered_to_no_action():
+    pool = _pool(3)
+    pool.add_model(ModelRef(id="d2", path="d2", fingerprint="f4", parents=("m1", "m2"), action="linear"))
+    assert [pool.depth(m) for m in ("base", "m1", "d2")] == [0, 1, 2]
+    assert "d2" in pool.candidates().actions["sft"].slot("model").options
+    pool.max_depth = 2
+    cands = pool.candidates()
+    assert cands.actions["sft"].slot("model").options == ("base", "m1", "m2")
+    assert "d2" not in cands.actions["linear"].slot("models").options
+    with pytest.raises(ValueError, match="not one of"):
+        cands.build_spec("sft", {"model": "d2", "data": "a", "learning_rate": 1e-4})
+    pool.max_depth = 1
+    assert set(pool.candidates().actions) == {"sft", "dpo"}  # the base alone: nothing to merge
+
+
+def test_a_task_vector_base_must_be_a_common_ancestor_of_the_merged_models():
+    pool = _pool(3)
+    pool.add_model(ModelRef(id="m3", path="m3", fingerprint="f3", parents=("m1",), action="sft"))
+    cands = pool.candidates()
+    assert cands.build_spec("ties", {"models": ["m3", "m2"], "base": "base"}).inputs["base"] == "base"
+    with pytest.raises(ValueError, match=r"slot 'base': m1 is not an ancestor .* common ancestors: base"):
+        cands.build_spec("ties", {"models": ["m3", "m2"], "base": "m1"})
+    with pytest.raises(ValueError, match="m3 is not an ancestor"):
+        cands.build_spec("ties", {"models": ["m1", "m2"], "base": "m3"})  # a descendant, not an ancestor
+    assert pool.common_ancestors(["m3", "base"]) == set()  # the base descends from nothing in the pool
+    # two initial models: the pool does not know their lineage, so another initial model may be their base
+    pool.add_model(ModelRef(id="ft1", path="ft1", fingerprint="g1", name="ft1"))
+    pool.add_model(ModelRef(id="ft2", path="ft2", fingerprint="g2", name="ft2"))
+    assert pool.candidates().build_spec("ties", {"models": ["ft1", "ft2"], "base": "base"}).action == "ties"
+    rng = random.Random(0)
+    drawn = set()
+    for _ in range(200):
+        action, choice = pool.candidates().random_choice(rng)
+        if action == "ties":
+            drawn.add(choice["base"])
+            pool.candidates().build_spec(action, choice)  # the base is drawn among the valid ancestors
+    assert "base" in drawn and drawn <= {"base", "m1", "ft1", "ft2"}

@@ -39,6 +39,7 @@ class Slot:
     kind: ObjectKind
     description: str
     count: int = 1  # >1: the slot takes that many distinct objects (a list)
+    ancestor_of: str | None = None  # a model slot whose model must be an ancestor of that slot's models
 
 
 @dataclass

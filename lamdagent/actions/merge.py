@@ -22,7 +22,10 @@ from lamdagent.spec import ModelRef
 
 MODELS_SLOT = Slot("models", "model", "The two models to merge (the first also gives the tokenizer)", count=2)
 BASE_SLOT = Slot(
-    "base", "model", "Common ancestor the task vectors are taken from (must not be one of the merged models)"
+    "base",
+    "model",
+    "Common ancestor the task vectors are taken from (must not be one of the merged models)",
+    ancestor_of="models",
 )
 
 
