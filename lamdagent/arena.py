@@ -137,8 +137,11 @@ def score_table(table: Table) -> TableScores:
     return out
 
 
-def arena_config(table: Table, policy: str, seed: int, budget: int, bootstrap: bool) -> RunConfig:
-    """The run config of one arena run: the table's space, this policy and seed, `budget` trials."""
+def arena_config(
+    table: Table, policy: str, seed: int, budget: int, bootstrap: bool, llm: Mapping[str, Any] | None = None
+) -> RunConfig:
+    """The run config of one arena run: the table's space, this policy and seed, `budget` trials; `llm`, where
+    given, is the agent LLM of LLM-driven policies (else the space's)."""
     space = dict(table.header.space)
     if not space:
         raise LamdagentError(f"{table.path}: the table's header holds no space config; rebuild it with a header")
@@ -147,6 +150,8 @@ def arena_config(table: Table, policy: str, seed: int, budget: int, bootstrap: b
         options = {k: v for k, v in given.items() if k != "name"}
     else:
         options = {"llm": given["llm"]} if "llm" in given else {}
+    if llm is not None:
+        options["llm"] = dict(llm)
     if policy == "fixed" and "pipeline" not in options:
         raise LamdagentError(
             f"arena: the fixed policy needs a pipeline; the space of {table.path} has none "
@@ -167,11 +172,18 @@ def arena_config(table: Table, policy: str, seed: int, budget: int, bootstrap: b
 
 
 def run_one(
-    table: Table, scores: TableScores, policy: str, seed: int, budget: int, bootstrap: bool, run_dir: Path
+    table: Table,
+    scores: TableScores,
+    policy: str,
+    seed: int,
+    budget: int,
+    bootstrap: bool,
+    run_dir: Path,
+    llm: Mapping[str, Any] | None = None,
 ) -> ArenaRun:
     """One policy x seed as a real loop under the table executor (see the module docstring)."""
     started = time.perf_counter()
-    cfg = arena_config(table, policy, seed, budget, bootstrap)
+    cfg = arena_config(table, policy, seed, budget, bootstrap, llm)
     timed = TimedPolicy(make_policy(cfg.policy.name, cfg.policy.options(), seed))
     executor = TableExecutor(table.path, bootstrap=bootstrap, seed=seed, table=table)
     loop = Loop.open(cfg, run_dir, policy=timed, executor=executor, observer=RunObserver())
@@ -321,6 +333,7 @@ def run_arena(
     bootstrap: bool = True,
     runs_dir: str | Path | None = None,
     progress: Callable[[ArenaRun], None] | None = None,
+    llm: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Every policy x seed (0..seeds-1) on the table; the summary, the table's best and every run, as JSON data.
 
@@ -341,7 +354,7 @@ def run_arena(
         root.mkdir(parents=True, exist_ok=True)
         for policy in policies:
             for seed in range(seeds):
-                run = run_one(table, scores, policy, seed, budget, bootstrap, root / f"{policy}-{seed}")
+                run = run_one(table, scores, policy, seed, budget, bootstrap, root / f"{policy}-{seed}", llm)
                 runs.append(run)
                 if progress:
                     progress(run)

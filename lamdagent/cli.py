@@ -84,6 +84,12 @@ def _parser() -> argparse.ArgumentParser:
     ar.add_argument("--seeds", type=int, default=20, help="runs per policy (seeds 0..N-1)")
     ar.add_argument("--budget", type=int, default=20, help="trials per run")
     ar.add_argument("--no-bootstrap", action="store_true", help="score every seed on the recorded items alone")
+    ar.add_argument(
+        "--llm",
+        metavar="BACKEND[:MODEL]",
+        help="the agent LLM of the llm and hybrid policies, e.g. llamacpp (the embedded GGUF, fastest on a CPU), "
+        "local, or llamacpp:PATH.gguf (default: the table's space config, else the embedded model in-process)",
+    )
     ar.add_argument("--out", help="folder for arena.json and arena.png (default: runs/arena-<table name>)")
     ar.add_argument("--json", action="store_true", help="print the result as JSON")
     return p
@@ -371,8 +377,12 @@ def cmd_arena(args: argparse.Namespace, console: Console) -> int:
                 highlight=False,
             )
 
+    llm = None
+    if args.llm:
+        backend, _, model = args.llm.partition(":")
+        llm = {"backend": backend, **({"model": model} if model else {})}
     result = run_arena(
-        args.table, policies, args.seeds, args.budget, bootstrap=not args.no_bootstrap, progress=progress
+        args.table, policies, args.seeds, args.budget, bootstrap=not args.no_bootstrap, progress=progress, llm=llm
     )
     paths = write_outputs(result, out)
     if args.json:

@@ -178,7 +178,25 @@ class Loop:
             seen_hashes=frozenset(seen),
             seen_signatures=frozenset(seen_signatures),
             model_signatures={m: sig for m, sig in models.items() if m in self.ctx.pool.models},
+            items={task: int(n) for task, n in (ledger.get_meta("eval_items") or {}).get("validation", {}).items()},
+            violations=self._violations(base, trials),
+            budget=self.budget_text(),
         )
+
+    def _violations(self, base: dict[str, Any], trials: list[TrialRecord]) -> dict[str, list[str]]:
+        """Model id -> the constraints its validation scores break (none listed for a feasible model)."""
+        objective, reference = self.ctx.objective(), self.ctx.reference_metrics()
+        measured = {mid: e["metrics"] for mid, e in base.items() if e.get("metrics")}
+        measured |= {t.output_model: t.metrics for t in trials if t.state == "finished" and t.output_model}
+        out = {}
+        for mid, metrics in measured.items():
+            try:
+                result = objective.score(metrics, reference=reference)
+            except LamdagentError:
+                continue
+            if result.violations:
+                out[mid] = result.violations
+        return out
 
     def ask(self, n: int) -> list[Proposal]:
         """Up to `n` proposals: interrupted trials to run again first, then the policy's choices."""
@@ -231,6 +249,8 @@ class Loop:
             fallback=proposal.fallback,
             llm_tokens=proposal.llm_tokens,
         )
+        if proposal.decision:
+            ledger.log_event("decision", proposal.decision, trial_id)  # how the agent chose it, to explain later
         trial = ledger.trial(trial_id)
         self.observer.launched(trial, spec_text(spec, self.ctx.cfg.grids.get(spec.action, {})))
         cached = ledger.finished_by_hash(spec.spec_hash())

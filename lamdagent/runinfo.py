@@ -87,6 +87,7 @@ class RunInfo:
     memory_versions: list[dict[str, Any]]
     primary_metrics: dict[str, str] = field(default_factory=dict)
     llm_tokens: int = 0
+    decisions: dict[int, dict[str, Any]] = field(default_factory=dict)  # trial id -> how the agent chose it
 
     # -- tasks and scores ---------------------------------------------------------------------------
     @property
@@ -303,4 +304,5 @@ def run_info(ledger: Ledger) -> RunInfo:
         memory_versions=ledger.memory_versions(),
         primary_metrics=ledger.get_meta("primary_metrics") or {},
         llm_tokens=ledger.total_llm_tokens(),
+        decisions={e["trial_id"]: e["payload"] for e in ledger.events("decision") if e["trial_id"] is not None},
     )

@@ -98,3 +98,26 @@ def test_the_interval_covers_the_mean():
     entry = interval([0.1, 0.2, 0.3, 0.9])
     assert entry["low"] <= entry["mean"] <= entry["high"] and entry["n"] == 4
     assert interval([])["mean"] is None
+
+
+@pytest.mark.slow
+def test_an_llm_driven_policy_runs_in_the_arena_on_the_embedded_gguf(table, tmp_path):
+    """The hybrid policy (the llm policy's two steps, TPE for the grid values) with a real agent LLM, the
+    embedded model through llama.cpp: every trial is valid and inside the table, and each decision is kept in
+    the run's ledger with its options."""
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (pip install 'lamdagent[llamacpp]')")
+    from lamdagent.ledger import Ledger
+
+    llm = {"backend": "llamacpp", "n_ctx": 4096}
+    result = run_arena(table, ["hybrid"], seeds=1, budget=2, runs_dir=tmp_path / "runs", llm=llm)
+    for run in result["runs"]:
+        assert run["failed"] == 0 and run["trials"] == 2 and run["agent_seconds"] > 0, run
+        with Ledger(tmp_path / "runs" / f"{run['policy']}-{run['seed']}") as ledger:
+            decisions = {e["trial_id"]: e["payload"] for e in ledger.events("decision")}
+            trials = ledger.trials()
+        assert set(decisions) == {t.id for t in trials}
+        for trial in trials:
+            steps = decisions[trial.id]["steps"]
+            assert steps and all(s["answer"] in s["options"] for s in steps if "options" in s)
+            # the grid values are TPE's: the LLM is never asked for them
+            assert not any(s["step"] in ("slot learning_rate", "slot weight") for s in steps)

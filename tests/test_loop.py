@@ -36,8 +36,10 @@ class Scripted(Policy):
     def __init__(self, script: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> None:
         self.script = list(script)
         self.memory_calls = 0
+        self.views: list[PolicyView] = []
 
     def propose(self, view: PolicyView, n: int = 1) -> list[Proposal]:
+        self.views.append(view)
         out = []
         while self.script and len(out) < n:
             action, choice, extra = self.script.pop(0)
@@ -84,7 +86,12 @@ def test_random_run_fills_ledger_store_and_status(tiny_model_dir, tmp_path):
 
 
 def test_cache_hit_fallback_flag_memory_and_token_budget(tiny_model_dir, tmp_path):
-    sft = ("sft", {"model": "base", "data": "tool_sft", "learning_rate": 1e-3}, {"rationale": "first"})
+    decision = {"steps": [{"step": "action", "prompt": "which?", "answer": "sft"}], "tokens": 0}
+    sft = (
+        "sft",
+        {"model": "base", "data": "tool_sft", "learning_rate": 1e-3},
+        {"rationale": "first", "decision": decision},
+    )
     again = ("sft", {"model": "base", "data": "tool_sft", "learning_rate": 1e-3}, {"fallback": True, "llm_tokens": 40})
     never = ("sft", {"model": "base", "data": "tool_sft", "learning_rate": 1e-4}, {})
     cfg = RunConfig.model_validate(tiny_config(tiny_model_dir, budget={"iterations": 5, "llm_tokens": 45}))
@@ -97,6 +104,10 @@ def test_cache_hit_fallback_flag_memory_and_token_budget(tiny_model_dir, tmp_pat
     assert second.output_model == first.output_model and second.metrics == first.metrics
     assert second.timings["wall_s"] < 1.0
     assert first.rationale == "first"
+    # the decision record is kept with its trial; the policy saw item counts and the budget left
+    assert [(e["trial_id"], e["payload"]) for e in loop.ledger.events("decision")] == [(first.id, decision)]
+    view = policy.views[-1]
+    assert view.items == {"tool_use": 4} and view.budget.startswith("iterations 4") and view.violations == {}
     assert [m["text"] for m in loop.ledger.memory_versions()] == ["after trial 1: finished", "after trial 2: finished"]
 
 

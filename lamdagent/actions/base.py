@@ -69,6 +69,12 @@ class ActionType(ABC):
         """Write the produced model (weights, config, tokenizer) into `ctx.output_dir`."""
 
     @classmethod
+    def mix_weights(cls, params: Mapping[str, Any]) -> tuple[float, ...] | None:
+        """Each input model's share of the result where it is (about) a weighted average of its model slot's
+        models, as for a linear or SLERP merge; None for every other action (the agent's briefing uses it)."""
+        return None
+
+    @classmethod
     def parse_params(cls, params: Mapping[str, Any]) -> ActionParams:
         """Validate raw params; a bad value becomes a one-line error naming the field and its bounds."""
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 from abc import abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -159,6 +160,10 @@ class Linear(MergeAction):
     slots: ClassVar[tuple[Slot, ...]] = (MODELS_SLOT,)
     Params: ClassVar[type[LinearParams]] = LinearParams
 
+    @classmethod
+    def mix_weights(cls, params: Mapping[str, Any]) -> tuple[float, ...]:
+        return (float(params["weight"]), 1.0 - float(params["weight"]))
+
     def config(self, models: list[str], base: str | None, params: Any) -> dict[str, Any]:
         weights = [params.weight, 1.0 - params.weight]
         return {
@@ -208,6 +213,10 @@ class Slerp(MergeAction):
     description: ClassVar[str] = "Spherical interpolation between two models' weights (the first is t = 0)"
     slots: ClassVar[tuple[Slot, ...]] = (MODELS_SLOT,)
     Params: ClassVar[type[SlerpParams]] = SlerpParams
+
+    @classmethod
+    def mix_weights(cls, params: Mapping[str, Any]) -> tuple[float, ...]:
+        return (1.0 - float(params["t"]), float(params["t"]))  # t runs from the first model to the second
 
     def config(self, models: list[str], base: str | None, params: Any) -> dict[str, Any]:
         return {

@@ -130,6 +130,10 @@ class TableExecutor(Executor):
             },
             "table_signature": signature,
         }
+        names = {t.name for t in job.tasks}
+        stats["items"] = {  # as the worker reports them: items scored per split and task
+            split: {t: len(v) for t, v in row.items.get(split, {}).items() if t in names} for split in job.splits
+        }
         if noop:
             stats["noop_of"] = signature  # the spec returns this input unchanged
         if row.peak_rss_mb is not None:

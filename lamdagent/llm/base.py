@@ -36,10 +36,12 @@ class Completion:
 
 @dataclass(frozen=True)
 class Choice:
-    """The index of the chosen option and the tokens the call cost (prompt + answer)."""
+    """The index of the chosen option and the tokens the call cost (prompt + answer); `scores`, where the
+    backend has them, are each option's score (higher is likelier), kept to explain the choice."""
 
     index: int
     tokens: int
+    scores: list[float] | None = None
 
 
 class ClientConfig(BaseModel):

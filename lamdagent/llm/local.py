@@ -23,6 +23,11 @@ class LocalConfig(ClientConfig):
     max_length: int = Field(default=8192, gt=0, description="Prompts longer than this keep their end")
     batch_size: int = Field(default=16, gt=0, description="Options scored per forward pass")
     seed: int = Field(default=0, description="Seed for sampled completions (temperature > 0)")
+    choice_scoring: Literal["mean", "sum"] = Field(
+        default="mean",
+        description="How options are ranked: mean log-probability per token (a long option is not penalised "
+        "for its length) or the summed log-probability",
+    )
 
 
 @LLM_BACKENDS.decorator("local")
@@ -103,15 +108,21 @@ class LocalClient(LLMClient):
         return Completion(text, len(ids), len(out[0]) - len(ids))
 
     def choose(self, messages: list[Message], options: list[str]) -> Choice:
-        scores, tokens = self._logprobs(messages, options)
-        return Choice(max(range(len(options)), key=lambda i: scores[i]), tokens)
+        sums, tokens, lengths = self._logprobs(messages, options)
+        scores = sums
+        if self.config.choice_scoring == "mean":
+            scores = [s / max(1, n) for s, n in zip(sums, lengths, strict=True)]
+        best = max(range(len(options)), key=lambda i: scores[i])
+        return Choice(best, tokens, [round(x, 4) for x in scores])
 
     def option_logprobs(self, messages: list[Message], options: list[str]) -> list[float]:
         """Log-probability of each option as the assistant's whole answer to the chat."""
         return self._logprobs(messages, options)[0]
 
-    def _logprobs(self, messages: list[Message], options: list[str]) -> tuple[list[float], int]:
-        """The prompt runs once; its cache is repeated over a batch of right-padded answers."""
+    def _logprobs(self, messages: list[Message], options: list[str]) -> tuple[list[float], int, list[int]]:
+        """Each option's summed log-probability, the tokens scored, and each option's length in tokens.
+
+        The prompt runs once; its cache is repeated over a batch of right-padded answers."""
         import torch
 
         if not options:
@@ -130,7 +141,7 @@ class LocalClient(LLMClient):
         bs = self.config.batch_size
         for start in range(0, len(answers), bs):
             scores += self._score(out.cache, len(prompt_ids), first, answers[start : start + bs])
-        return scores, len(prompt_ids) + sum(len(a) for a in answers)
+        return scores, len(prompt_ids) + sum(len(a) for a in answers), [len(a) for a in answers]
 
     def _score(self, cache: Any, n_prompt: int, first: Any, answers: list[list[int]]) -> list[float]:
         """Summed log-probability of each answer after the cached prompt, in one forward pass."""

@@ -25,6 +25,7 @@ class Proposal:
     rationale: str = ""
     fallback: bool = False
     llm_tokens: int = 0
+    decision: dict[str, Any] | None = None  # how an LLM chose it (prompts, answers, option scores), for the record
 
 
 @dataclass
@@ -50,6 +51,9 @@ class PolicyView:
     # equal to a tried one under other ids or in the other order of a symmetric merge, or a no-op, is seen too
     seen_signatures: frozenset[str] = frozenset()
     model_signatures: dict[str, str] = field(default_factory=dict)  # pool model id -> its signature
+    items: dict[str, int] = field(default_factory=dict)  # task -> validation items a score is measured on
+    violations: dict[str, list[str]] = field(default_factory=dict)  # model id -> the constraints it breaks
+    budget: str = ""  # what is left, e.g. "iterations 3, wall_clock_s 1440"
 
 
 class PolicyOptions(PluginOptions):

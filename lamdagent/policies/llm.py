@@ -1,31 +1,44 @@
 """The LaMDAgent policy: an LLM picks the action type (step 1), then every slot of it (step 2).
 
-Prompts are the text files in `prompts/`. Following the paper, models are shown by neutral ids with their
-lineage and scores (descriptive names were chosen more often for their names alone), and the prompts ask
-for exploration (the agent otherwise repeats itself). Every answer is validated; an invalid one is asked
-again with the error appended, then replaced by a random unseen action marked `fallback`, so a weak or
-unreachable LLM slows the search down but never stops it. Backends that can rank fixed options
-(`constrained_choice`) are asked option by option instead of for JSON, so even a 135M model is always valid.
+Prompts are the text files in `prompts/`; what they show of the run is `briefing.Briefing` (neutral short
+ids, per-task changes with intervals, lineage and mixes, tries per action type, budget). The prompts ask for
+exploration (the agent otherwise repeats itself). How it decides:
+
+- options are listed in an order shuffled per call by the policy's seeded RNG, so no option wins by its
+  position and each seed is a different search even with a greedy LLM;
+- a JSON answer gives its rationale first, then the choice (a schema enforces that where the backend can);
+- backends that can rank fixed options (`constrained_choice`) are asked option by option instead of for
+  JSON, so even a 135M model is always valid; local backends score each option by its mean token
+  log-probability, so a long option is not penalised for its length;
+- only unseen, non-equivalent, non-no-op choices are accepted (the canonical signature's guard);
+- every answer is validated; an invalid one is asked again with the error appended, then replaced by a
+  random unseen action marked `fallback`, which says why; a weak or unreachable LLM slows the search down
+  but never stops it.
+
+Each proposal carries its decision record (prompts, answers, options with their scores, tokens, seconds),
+which the loop stores with the trial, so any choice can be explained afterwards.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from string import Template
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import Field
 
 from lamdagent.errors import LamdagentError
-from lamdagent.evaluation.base import primary_value
 from lamdagent.ledger import TrialRecord
 from lamdagent.llm.base import LLMClient, LLMError, Message, make_client
 from lamdagent.policies.base import POLICIES, Policy, PolicyOptions, PolicyView, Proposal, step_rng
+from lamdagent.policies.briefing import Briefing
 from lamdagent.policies.space import (
     is_exhausted,
     is_unseen,
@@ -36,11 +49,10 @@ from lamdagent.policies.space import (
 )
 from lamdagent.pool import ActionCandidates, SlotOptions
 from lamdagent.signature import SignatureIndex
-from lamdagent.spec import ActionSpec, as_ids, fmt_value, spec_text
+from lamdagent.spec import ActionSpec, as_ids
 
 T = TypeVar("T")
 DEFAULT_OBJECTIVE = "maximise the validation score (the weighted sum of the target tasks' scores)"
-KIND_LABELS = {"model": "model", "sft_data": "SFT dataset", "pref_data": "preference dataset", "param": "parameter"}
 
 
 class LLMPolicyOptions(PolicyOptions):
@@ -61,24 +73,6 @@ def load_prompt(name: str) -> str:
 
 def render(name: str, **values: Any) -> str:
     return Template(load_prompt(name)).substitute(values).strip()
-
-
-# -- how objects are shown --------------------------------------------------------------------------
-def task_scores(metrics: Mapping[str, Any], primary: Mapping[str, str] | None = None) -> dict[str, float]:
-    """One number per task, the one the objective uses (`primary_value`'s rule); tasks with none are left out."""
-    out = {}
-    for task, values in metrics.items():
-        value = primary_value(values, (primary or {}).get(task))
-        if value is not None:
-            out[task] = value
-    return out
-
-
-def fmt_scores(score: float | None, tasks: Mapping[str, float]) -> str:
-    text = "not evaluated" if score is None else f"score {score:.3f}"
-    if tasks:
-        text += " [" + ", ".join(f"{t} {v:.3f}" for t, v in tasks.items()) + "]"
-    return text
 
 
 def extract_json(text: str) -> dict[str, Any]:
@@ -122,15 +116,23 @@ def echoes(answer: str, prompt: str, template: str = "", n: int = 6, share: floa
     return bool(mine & fixed) or len(mine & grams(prompt)) > share * len(mine)
 
 
+def repeats(text: str, min_words: int = 4) -> bool:
+    """Whether a text says one sentence twice (a small model looping), which makes it no lesson."""
+    seen: set[str] = set()
+    for sentence in re.split(r"(?<=[.!?])\s+|\n+", text):
+        key = " ".join(re.sub(r"[^\w\s]", " ", sentence.lower()).split())
+        if len(key.split()) < min_words:
+            continue
+        if key in seen:
+            return True
+        seen.add(key)
+    return False
+
+
 def _memory_text(view: PolicyView) -> str:
     if view.memory:
         return view.memory
     return "(empty: no lesson written yet)" if view.history else "(empty: nothing has been tried yet)"
-
-
-@dataclass
-class _Tally:
-    tokens: int = 0
 
 
 class _NoAnswer(Exception):
@@ -141,73 +143,33 @@ class _NoAnswer(Exception):
         self.action = action
 
 
-class _Shown:
-    """The pool and history as prompts show them, computed once per call."""
+@dataclass
+class _Trace:
+    """One proposal's decision as it happened: each call's prompt, options, per-option scores and answer."""
 
-    def __init__(self, view: PolicyView, history_limit: int) -> None:
-        self.view = view
-        self.producer = {t.output_model: t for t in view.history if t.state == "finished" and t.output_model}
-        self.history_limit = history_limit
-        self.index: SignatureIndex | None = None  # the duplicate guard of the proposal being made
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    tokens: int = 0
+    started: float = field(default_factory=time.perf_counter)
 
-    def spec(self, spec: ActionSpec) -> str:
-        return spec_text(spec, self.view.pool.grids.get(spec.action, {}))
+    def add(self, step: str, prompt: str, **what: Any) -> None:
+        self.steps.append({"step": step, "prompt": prompt, **what})
 
-    def model(self, model_id: str) -> str:
-        ref = self.view.pool.models.get(model_id)
-        trial = self.producer.get(model_id)
-        if trial is not None:
-            origin = self.spec(trial.spec)
-        elif ref is not None and ref.action is None:
-            origin = "initial model"
-        else:
-            origin = f"{ref.action}({', '.join(ref.parents)})" if ref else "unknown origin"
-        metrics = self.view.base_metrics.get(model_id) or (trial.metrics if trial else {})
-        tasks = task_scores(metrics, self.view.primary_metrics)
-        return f"{model_id}: {origin} -> {fmt_scores(self.view.model_scores.get(model_id), tasks)}"
-
-    def models(self) -> str:
-        return "\n".join(f"- {self.model(m)}" for m in self.view.pool.models) or "(none)"
-
-    def trial(self, t: TrialRecord) -> str:
-        if t.state == "failed":
-            outcome = "failed: " + (t.error or "unknown error").splitlines()[0][:160]
-        elif t.state == "running":
-            outcome = "running"
-        else:
-            outcome = f"{t.output_model}, {fmt_scores(t.score, task_scores(t.metrics, self.view.primary_metrics))}"
-        return f"- #{t.id} {self.spec(t.spec)} -> {outcome}"
-
-    def history(self, exclude: int | None = None) -> str:
-        rows = [t for t in self.view.history if t.id != exclude]
-        rows = rows[-self.history_limit :] if self.history_limit else []
-        return "\n".join(self.trial(t) for t in rows) or "(none yet)"
-
-    def running(self, extra: list[ActionSpec]) -> str:
-        return "\n".join(f"- {self.spec(s)}" for s in [*self.view.running, *extra]) or "(none)"
-
-    def slot(self, slot: SlotOptions) -> str:
-        label = KIND_LABELS.get(slot.kind, slot.kind)
-        pick = f"pick a list of {slot.count} different ids from" if slot.count > 1 else "pick one of"
-        head = f"- `{slot.name}` ({label}: {slot.description}), {pick}:"
-        if slot.kind == "param":
-            return f"{head} {', '.join(fmt_value(o) for o in slot.options)}"
-        if slot.kind == "model":
-            lines = [self.model(o) for o in slot.options]
-        else:
-            lines = []
-            for o in slot.options:
-                d = self.view.pool.datasets.get(o)
-                lines.append(f"{o}: {d.rows} rows; {d.description}".rstrip("; ") if d else str(o))
-        return "\n".join([head, *(f"    {line}" for line in lines)])
+    def record(self, chosen: ActionSpec | None, fell_back: str | None = None) -> dict[str, Any]:
+        return {
+            "steps": self.steps,
+            "chosen": chosen.model_dump(mode="json", include={"action", "inputs", "params"}) if chosen else None,
+            "fallback": fell_back,
+            "tokens": self.tokens,
+            "seconds": round(time.perf_counter() - self.started, 3),
+        }
 
 
-def _example(cands: ActionCandidates) -> str:
-    parts = []
-    for s in cands.slots:
-        one = {"model": '"<model id>"', "param": '"<value>"'}.get(s.kind, '"<dataset id>"')
+def _example(slots: list[SlotOptions]) -> str:
+    parts = ['"rationale": "<one sentence: why this choice>"']
+    for s in slots:
+        one = {"model": '"<model id, e.g. M0>"', "param": '"<value>"'}.get(s.kind, '"<dataset id>"')
         parts.append(f'"{s.name}": ' + (f"[{', '.join([one] * s.count)}]" if s.count > 1 else one))
-    return "{" + ", ".join([*parts, '"rationale": "<one sentence>"']) + "}"
+    return "{" + ", ".join(parts) + "}"
 
 
 def _enum(values: Any) -> dict[str, Any]:
@@ -228,11 +190,11 @@ def _list_of(values: Any, count: int) -> dict[str, Any]:
 
 
 def answer_schema(properties: dict[str, Any]) -> dict[str, Any]:
-    """The JSON schema of an answer: the given fields and a rationale, all required, nothing else.
+    """The JSON schema of an answer: a rationale, then the given fields, all required, nothing else.
 
     It stays inside the subset every structured-output server accepts (no length or number bounds).
     """
-    props = {**properties, "rationale": {"type": "string"}}
+    props = {"rationale": {"type": "string"}, **properties}  # the reason first: the choice follows from it
     return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
 
 
@@ -244,6 +206,7 @@ def _choice_of(spec: ActionSpec, cands: ActionCandidates) -> dict[str, Any]:
 class LLMPolicy(Policy):
     name = "llm"
     Options = LLMPolicyOptions
+    llm_params: ClassVar[bool] = True  # the LLM fills the grid values too (the hybrid leaves them to TPE)
 
     def __init__(self, client: LLMClient, options: LLMPolicyOptions | None = None, seed: int = 0) -> None:
         self.client = client
@@ -265,21 +228,28 @@ class LLMPolicy(Policy):
         messages: list[Message],
         parse: Callable[[str], T],
         schema: dict[str, Any],
-        tally: _Tally,
+        trace: _Trace,
         action: str | None,
+        step: str,
     ) -> T:
         """Ask, validate, re-ask with the error appended; `_NoAnswer` after `max_retries` re-asks."""
         error = ""
         for _ in range(self.options.max_retries + 1):
+            prompt = messages[-1]["content"]
             try:
                 answer = self.client.complete(messages, schema=schema)
             except LLMError as exc:
+                trace.add(step, prompt, error=f"the LLM failed: {exc}")
                 raise _NoAnswer(f"the LLM failed: {exc}", action) from None
-            tally.tokens += answer.tokens
+            trace.tokens += answer.tokens
             try:
-                return parse(answer.text)
+                out = parse(answer.text)
             except ValueError as exc:
                 error = str(exc)
+                trace.add(step, prompt, answer=answer.text, error=error)
+            else:
+                trace.add(step, prompt, answer=answer.text)
+                return out
             messages = [
                 *messages,
                 {"role": "assistant", "content": answer.text},
@@ -287,35 +257,43 @@ class LLMPolicy(Policy):
             ]
         raise _NoAnswer(f"no valid answer after {self.options.max_retries + 1} tries (last: {error})", action)
 
-    def _choose(self, messages: list[Message], options: list[str], tally: _Tally, action: str | None) -> int:
+    def _choose(self, prompt: str, options: list[str], trace: _Trace, action: str | None, step: str) -> int:
         try:
-            choice = self.client.choose(messages, options)
+            choice = self.client.choose(self._messages(prompt), options)
         except LLMError as exc:
+            trace.add(step, prompt, options=options, error=f"the LLM failed: {exc}")
             raise _NoAnswer(f"the LLM failed: {exc}", action) from None
-        tally.tokens += choice.tokens
+        trace.tokens += choice.tokens
         if not 0 <= choice.index < len(options):
             raise _NoAnswer(f"choose() returned index {choice.index} of {len(options)} options", action)
+        trace.add(step, prompt, options=options, scores=choice.scores, answer=options[choice.index])
         return choice.index
 
     # -- step 1: the action type ------------------------------------------------------------------------
-    def _step1(self, shown: _Shown, types: list[str], extra: list[ActionSpec], tally: _Tally) -> tuple[str, str]:
+    def _step1(
+        self, brief: Briefing, types: list[str], extra: list[ActionSpec], trace: _Trace, rng: random.Random
+    ) -> tuple[str, str]:
         if len(types) == 1:
             return types[0], ""  # nothing to decide
-        view = shown.view
-        actions = "\n".join(f"- {a}: {view.candidates.actions[a].description}" for a in types)
+        view = brief.view
+        order = rng.sample(types, len(types))  # no position bias, and a seed that matters
+        actions = "\n".join(f"- {a}: {view.candidates.actions[a].description}" for a in order)
         instruction = render("step1_answer_choice.txt" if self.constrained else "step1_answer_json.txt")
         prompt = render(
             "step1_action.txt",
             objective=view.objective or DEFAULT_OBJECTIVE,
             memory=_memory_text(view),
-            models=shown.models(),
-            history=shown.history(),
-            running=shown.running(extra),
+            models=brief.models(),
+            failures=brief.failures(),
+            running=brief.running(extra),
+            tries=brief.tries(),
+            settings=brief.settings(),
+            budget=brief.budget(),
             actions=actions,
             answer_instruction=instruction,
         )
         if self.constrained:
-            name = types[self._choose(self._messages(prompt), types, tally, None)]
+            name = order[self._choose(prompt, order, trace, None, "action")]
             return name, f"likeliest of {len(types)} types: {name};"
 
         def parse(text: str) -> tuple[str, str]:
@@ -326,19 +304,33 @@ class LLMPolicy(Policy):
             name = obj.get("action") if obj is not None else text.strip().strip("`'\". ")
             if name not in types:
                 raise ValueError(
-                    f'{str(name)[:60]!r} is not an available action type; answer {{"action": one of {types}}}'
+                    f'{str(name)[:60]!r} is not an available action type; answer {{"action": one of {order}}}'
                 )
             return str(name), str(obj.get("rationale", "")) if obj else ""
 
-        return self._ask(self._messages(prompt), parse, answer_schema({"action": _enum(types)}), tally, None)
+        schema = answer_schema({"action": _enum(order)})
+        return self._ask(self._messages(prompt), parse, schema, trace, None, "action")
 
-    # -- step 2: every slot -------------------------------------------------------------------------------
+    # -- step 2: the slots -------------------------------------------------------------------------------
+    def _asked_slots(self, cands: ActionCandidates) -> list[SlotOptions]:
+        return [s for s in cands.slots if self.llm_params or s.kind != "param"]
+
     def _step2(
-        self, shown: _Shown, action: str, seen: set[str], extra: list[ActionSpec], tally: _Tally
+        self,
+        brief: Briefing,
+        action: str,
+        seen: set[str],
+        extra: list[ActionSpec],
+        trace: _Trace,
+        rng: random.Random,
     ) -> tuple[ActionSpec, str]:
-        view = shown.view
+        view = brief.view
         cands = view.candidates.actions[action]
-        tried = [json.dumps(_choice_of(s, cands)) for s in tried_specs(view, extra) if s.action == action]
+        asked = self._asked_slots(cands)
+        shown = {s.name: rng.sample(list(s.options), len(s.options)) for s in asked}
+        tried = [_tried_text(brief, s, cands) for s in tried_specs(view, extra) if s.action == action]
+        later = [s.name for s in cands.slots if s not in asked]
+        note = f"The values of {', '.join(later)} are chosen afterwards from the scores so far." if later else ""
 
         def prompt(instruction: str) -> str:
             return render(
@@ -347,48 +339,69 @@ class LLMPolicy(Policy):
                 memory=_memory_text(view),
                 action=action,
                 description=cands.description,
-                slots="\n".join(shown.slot(s) for s in cands.slots),
+                slots="\n".join([*(brief.slot(s, shown[s.name]) for s in asked), *([note] if note else [])]),
                 tried="\n".join(f"- {t}" for t in tried[-self.options.history_limit :]) or "(none)",
                 answer_instruction=instruction,
             )
 
         if self.constrained:
-            return self._step2_by_slot(shown, action, seen, prompt, tally)
+            return self._step2_by_slot(brief, action, seen, shown, prompt, trace, rng)
 
         def parse(text: str) -> tuple[ActionSpec, str]:
             obj = extract_json(text)
             rationale = str(obj.pop("rationale", ""))
             if obj.get("action") == action:
                 obj.pop("action")
-            try:
-                spec = view.candidates.build_spec(action, obj)
-            except (LamdagentError, TypeError) as exc:
-                raise ValueError(str(exc)) from None
-            if not is_unseen(spec, seen, shown.index):
+            choice = _resolve_models(brief, cands, asked, obj)
+            if self.llm_params:
+                try:
+                    spec = view.candidates.build_spec(action, choice)
+                except (LamdagentError, TypeError) as exc:
+                    raise ValueError(str(exc)) from None
+                if not is_unseen(spec, seen, brief.index):
+                    raise ValueError(
+                        f"{json.dumps(obj)} was already tried, is in flight, or is equivalent to one of those (or "
+                        "changes nothing, like a merge of a model with itself); choose a different combination"
+                    )
+                return spec, rationale
+            found = self.choose_params(view, action, choice, seen, brief.index, rng)
+            if found is None:
                 raise ValueError(
-                    f"{json.dumps(obj)} was already tried, is in flight, or is equivalent to one of those (or changes "
-                    "nothing, like a merge of a model with itself); choose a different combination"
+                    f"every value of {', '.join(later)} was already tried with {json.dumps(obj)}; choose a "
+                    "different combination"
                 )
-            return spec, rationale
+            return found[0], f"{rationale} {found[1]}".strip()
 
-        instruction = render("step2_answer_json.txt", example=_example(cands))
-        properties = {s.name: _enum(s.options) if s.count == 1 else _list_of(s.options, s.count) for s in cands.slots}
-        return self._ask(self._messages(prompt(instruction)), parse, answer_schema(properties), tally, action)
+        instruction = render("step2_answer_json.txt", example=_example(asked))
+        properties = {
+            s.name: _enum([brief.option(s, o) for o in shown[s.name]])
+            if s.count == 1
+            else _list_of([brief.option(s, o) for o in shown[s.name]], s.count)
+            for s in asked
+        }
+        return self._ask(self._messages(prompt(instruction)), parse, answer_schema(properties), trace, action, "slots")
 
     def _step2_by_slot(
-        self, shown: _Shown, action: str, seen: set[str], prompt: Callable[[str], str], tally: _Tally
+        self,
+        brief: Briefing,
+        action: str,
+        seen: set[str],
+        shown: dict[str, list[Any]],
+        prompt: Callable[[str], str],
+        trace: _Trace,
+        rng: random.Random,
     ) -> tuple[ActionSpec, str]:
         """One `choose` per slot value, each seeing the values chosen so far; only options that still
         lead to an unseen combination are offered, so the assembled spec is new by construction."""
-        cands = shown.view.candidates.actions[action]
-        unseen = unseen_choices(shown.view.candidates, action, seen, index=shown.index)
+        cands = brief.view.candidates.actions[action]
+        unseen = unseen_choices(brief.view.candidates, action, seen, index=brief.index)
         choice: dict[str, Any] = {}
         notes: list[str] = []
-        for slot in cands.slots:
+        for slot in self._asked_slots(cands):
             picks: list[Any] = []
             for _ in range(slot.count):
                 used = [*picks, *(_model_ids(choice, cands) if slot.kind == "model" else [])]
-                options = [o for o in slot.options if o not in used]
+                options = [o for o in shown[slot.name] if o not in used]
                 if unseen is not None:
                     options = [o for o in options if any(_extends(c, choice, slot, [*picks, o]) for c, _ in unseen)]
                 if not options:
@@ -396,79 +409,110 @@ class LLMPolicy(Policy):
                 if len(options) == 1:
                     picks.append(options[0])
                     continue
-                so_far = json.dumps({**choice, slot.name: picks} if picks else choice) if choice or picks else "nothing"
-                instruction = render("step2_answer_choice.txt", so_far=so_far, slot=slot.name)
-                index = self._choose(
-                    self._messages(prompt(instruction)), [fmt_value(o) for o in options], tally, action
+                so_far = {k: _shown_value(brief, cands.slot(k), v) for k, v in choice.items()}
+                if picks:
+                    so_far[slot.name] = _shown_value(brief, slot, picks)
+                instruction = render(
+                    "step2_answer_choice.txt", so_far=json.dumps(so_far) if so_far else "nothing", slot=slot.name
                 )
+                labels = [brief.option(slot, o) for o in options]
+                index = self._choose(prompt(instruction), labels, trace, action, f"slot {slot.name}")
                 picks.append(options[index])
-                notes.append(f"{slot.name}={fmt_value(options[index])} (of {len(options)})")
+                notes.append(f"{slot.name}={labels[index]} (of {len(options)})")
             choice[slot.name] = picks if slot.count > 1 else picks[0]
+        why = ("likeliest values: " + ", ".join(notes)) if notes else "the only unseen values"
+        if not self.llm_params:
+            found = self.choose_params(brief.view, action, choice, seen, brief.index, rng)
+            if found is None:
+                raise _NoAnswer(f"every grid value of {json.dumps(choice)} was already tried", action)
+            return found[0], f"{why}; {found[1]}"
         try:
-            spec = shown.view.candidates.build_spec(action, choice)
+            spec = brief.view.candidates.build_spec(action, choice)
         except (ValueError, LamdagentError) as exc:
             raise _NoAnswer(f"the assembled choice is invalid: {exc}", action) from None
-        if not is_unseen(spec, seen, shown.index):
+        if not is_unseen(spec, seen, brief.index):
             raise _NoAnswer(f"the assembled choice {json.dumps(choice)} was already tried", action)
-        return spec, ("likeliest values: " + ", ".join(notes)) if notes else "the only unseen values"
+        return spec, why
+
+    def choose_params(
+        self,
+        view: PolicyView,
+        action: str,
+        choice: dict[str, Any],
+        seen: set[str],
+        index: SignatureIndex | None,
+        rng: random.Random,
+    ) -> tuple[ActionSpec, str] | None:
+        """The grid values for the objects the LLM chose, where `llm_params` is off; None when all were tried."""
+        raise NotImplementedError(f"{type(self).__name__} lets the LLM choose the grid values")
 
     # -- the Policy interface -------------------------------------------------------------------------
     def propose(self, view: PolicyView, n: int = 1) -> list[Proposal]:
         """Up to `n` distinct proposals; each later one sees the earlier ones as in flight."""
-        shown = _Shown(view, self.options.history_limit)
+        brief = Briefing(view, self.options.history_limit)
+        rng = random.Random(f"{self.seed}|{view.iteration}|options")
         out: list[Proposal] = []
         for _ in range(n):
-            proposal = self._propose_one(shown, [p.spec for p in out])
+            proposal = self._propose_one(brief, [p.spec for p in out], rng)
             if proposal is None:
                 break
             out.append(proposal)
         return out
 
-    def _propose_one(self, shown: _Shown, extra: list[ActionSpec]) -> Proposal | None:
-        view = shown.view
+    def _propose_one(self, brief: Briefing, extra: list[ActionSpec], rng: random.Random) -> Proposal | None:
+        view = brief.view
         seen = set(view.seen_hashes) | {s.spec_hash() for s in extra}
-        index = shown.index = signature_index(view)
+        index = brief.index = signature_index(view)
         if index is not None:
             for spec in extra:
                 index.add(spec)
         types = [a for a in sorted(view.candidates.actions) if not is_exhausted(view, a, seen, extra)]
         if not types:
             return None
-        tally = _Tally()
+        trace = _Trace()
         try:
-            action, why1 = self._step1(shown, types, extra, tally)
-            spec, why2 = self._step2(shown, action, seen, extra, tally)
+            action, why1 = self._step1(brief, types, extra, trace, rng)
+            spec, why2 = self._step2(brief, action, seen, extra, trace, rng)
         except _NoAnswer as exc:
             keep = [exc.action] if exc.action else None
-            index, rng = shown.index, step_rng(self.seed, view)
-            fallback = random_unseen(view.candidates, seen, rng, keep, index=index) if keep else None
-            fallback = fallback or random_unseen(view.candidates, seen, rng, index=index)
+            step = step_rng(self.seed, view)
+            fallback = random_unseen(view.candidates, seen, step, keep, index=index) if keep else None
+            fallback = fallback or random_unseen(view.candidates, seen, step, index=index)
             if fallback is None:
                 return None
             return Proposal(
-                fallback, rationale=f"fallback (random action): {exc}", fallback=True, llm_tokens=tally.tokens
+                fallback,
+                rationale=f"fallback (random action): {exc}",
+                fallback=True,
+                llm_tokens=trace.tokens,
+                decision=trace.record(fallback, str(exc)),
             )
-        return Proposal(spec, rationale=" ".join(w for w in (why1, why2) if w), llm_tokens=tally.tokens)
+        return Proposal(
+            spec,
+            rationale=" ".join(w for w in (why1, why2) if w),
+            llm_tokens=trace.tokens,
+            decision=trace.record(spec),
+        )
 
     def update_memory(self, view: PolicyView, trial: TrialRecord) -> tuple[str, int] | None:
         """The LLM rewrites its memory from the last result and a compact history; None if it failed.
 
-        An empty answer or one that mostly copies the prompt keeps the old memory (its tokens still count)."""
-        shown = _Shown(view, self.options.history_limit)
-        last = shown.trial(trial)
-        inputs = trial.spec.input_ids()
-        parents = [f"{i} {view.model_scores[i]:.3f}" for i in inputs if i in view.model_scores]
-        if parents:
-            last += f"\n  (input model scores: {', '.join(parents)})"
+        An empty answer, one that mostly copies the prompt or one that repeats a sentence keeps the old memory
+        (its tokens still count); the models and failures the prompts list are the journal the loop keeps itself,
+        so the agent never depends on its own notes for the facts."""
+        brief = Briefing(view, self.options.history_limit)
+        last = brief.trial(trial)
+        if trial.output_model in view.pool.models:
+            last += f"\n  {brief.task_line(trial.output_model)}"
         ranked = sorted(view.model_scores, key=lambda m: -view.model_scores[m])
-        best = shown.model(ranked[0]) if ranked else "none evaluated yet"
+        best = brief.model(ranked[0]) if ranked else "none evaluated yet"
         prompt = render(
             "memory_update.txt",
             objective=view.objective or DEFAULT_OBJECTIVE,
             memory=view.memory or "(empty)",
             last=last,
             best=best,
-            history=shown.history(exclude=trial.id),
+            history=brief.history(exclude=trial.id),
             max_chars=self.options.memory_max_chars,
         )
         limit = self.options.memory_max_chars
@@ -477,10 +521,42 @@ class LLMPolicy(Policy):
         except LLMError:
             return None
         text = cap_text(answer.text, limit)
-        # a copy of the prompt teaches nothing: keep what was there
-        if not text or echoes(text, prompt, load_prompt("memory_update.txt")):
+        # a copy of the prompt, or a loop over one sentence, teaches nothing: keep what was there
+        if not text or echoes(text, prompt, load_prompt("memory_update.txt")) or repeats(answer.text):
             return (view.memory, answer.tokens)
         return (text, answer.tokens)
+
+
+def _resolve_models(
+    brief: Briefing, cands: ActionCandidates, asked: list[SlotOptions], obj: dict[str, Any]
+) -> dict[str, Any]:
+    """An answer's slot values with model aliases resolved; a model outside a slot's options is named by alias."""
+    out = dict(obj)
+    for slot in asked:
+        if slot.kind != "model" or slot.name not in obj:
+            continue
+        value = brief.resolve(obj[slot.name])
+        for mid in value if isinstance(value, list) else [value]:
+            if mid not in slot.options:
+                offered = [brief.name(o) for o in slot.options]
+                raise ValueError(f"slot {slot.name!r}: {obj[slot.name]!r} is not one of {offered}")
+        out[slot.name] = value
+    extra = set(out) - {s.name for s in asked}
+    if extra:
+        raise ValueError(f"unknown slots {sorted(extra)}; the slots are {[s.name for s in asked]}")
+    return out
+
+
+def _shown_value(brief: Briefing, slot: SlotOptions, value: Any) -> Any:
+    if isinstance(value, list):
+        return [brief.option(slot, v) for v in value]
+    return brief.option(slot, value)
+
+
+def _tried_text(brief: Briefing, spec: ActionSpec, cands: ActionCandidates) -> str:
+    """A tried spec as the slots' answer would write it (models by alias)."""
+    choice = _choice_of(spec, cands)
+    return json.dumps({s.name: _shown_value(brief, s, choice[s.name]) for s in cands.slots})
 
 
 def _model_ids(choice: dict[str, Any], cands: ActionCandidates) -> list[str]:

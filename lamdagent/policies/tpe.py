@@ -51,7 +51,7 @@ class TPEOptions(PolicyOptions):
     )
 
 
-def _primitive(value: Any) -> Any:
+def categorical_value(value: Any) -> Any:
     """A grid value as an Optuna categorical choice (None, bool, int, float or str)."""
     return value if value is None or isinstance(value, bool | int | float | str) else json.dumps(value)
 
@@ -97,7 +97,7 @@ class TPEPolicy(Policy):
                 elif data[slot.kind]:
                     out[f"{action}.{slot.name}"] = CategoricalDistribution(data[slot.kind])
             for pname, values in pool.grids.get(action, {}).items():
-                out[f"{action}.{pname}"] = CategoricalDistribution(tuple(_primitive(v) for v in values))
+                out[f"{action}.{pname}"] = CategoricalDistribution(tuple(categorical_value(v) for v in values))
         return out
 
     def model_features(self, view: PolicyView) -> dict[str, tuple[str, int, float]]:
@@ -130,7 +130,7 @@ class TPEPolicy(Policy):
                     key = f"{action}.{slot.name}{k}"
                     enc.update({f"{key}.origin": origin, f"{key}.depth": depth, f"{key}.rank": rank})
             else:
-                enc[f"{action}.{slot.name}"] = _primitive(value)
+                enc[f"{action}.{slot.name}"] = categorical_value(value)
         return enc
 
     def encode_spec(self, spec: ActionSpec, view: PolicyView, features: Mapping) -> Encoding | None:
@@ -153,21 +153,9 @@ class TPEPolicy(Policy):
     # -- the study ---------------------------------------------------------------------------------------
     def study(self, view: PolicyView, dists: Mapping[str, Any], features: Mapping) -> Any:
         """A fresh study told every finished trial (failed ones as failed) and holding the specs in flight."""
-        import optuna
         from optuna.trial import TrialState, create_trial
 
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            sampler = optuna.samplers.TPESampler(
-                seed=(self.seed * 1_000_003 + view.iteration) % 2**32,
-                n_startup_trials=self.n_startup_trials,
-                n_ei_candidates=self.n_ei_candidates,
-                multivariate=True,
-                group=True,
-                constant_liar=True,
-            )
-        study = optuna.create_study(direction="maximize", sampler=sampler)
+        study = new_study(self.seed, view.iteration, self.n_startup_trials, self.n_ei_candidates)
         told: set[str] = set()
         entries: list[tuple[ActionSpec, TrialRecord | None]] = [(t.spec, t) for t in view.history]
         entries += [(s, None) for s in view.running]
@@ -260,7 +248,7 @@ class TPEPolicy(Policy):
                 choice[slot.name] = picked if slot.count > 1 else picked[0]
             else:
                 want = sampled.get(f"{action}.{slot.name}")
-                match = [o for o in slot.options if _primitive(o) == want]
+                match = [o for o in slot.options if categorical_value(o) == want]
                 choice[slot.name] = match[0] if match else slot.options[0]
         spec = try_build(view.candidates, action, choice)
         if spec is None or spec.spec_hash() in seen or (index is not None and index.excluded(spec)):
@@ -321,6 +309,24 @@ class TPEPolicy(Policy):
             self._encodings[spec.spec_hash()] = enc
             out.append(proposal)
         return out
+
+
+def new_study(seed: int, iteration: int, n_startup_trials: int, n_ei_candidates: int) -> Any:
+    """An empty maximising study on a multivariate TPE sampler seeded by the run's seed and the iteration."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.TPESampler(
+            seed=(seed * 1_000_003 + iteration) % 2**32,
+            n_startup_trials=n_startup_trials,
+            n_ei_candidates=n_ei_candidates,
+            multivariate=True,
+            group=True,
+            constant_liar=True,
+        )
+    return optuna.create_study(direction="maximize", sampler=sampler)
 
 
 def _describe(sampled: Encoding) -> str:

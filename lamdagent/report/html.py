@@ -404,10 +404,40 @@ def _decisions(run: RunInfo) -> str:
             f'<li value="{t.id}"><a href="#trial-{t.id}">trial {t.id}</a>, iteration {t.iteration}: '
             f"<b>{esc(t.action)}</b> on {esc(_objects(run, t.spec.inputs))} {note}"
             + (f'<pre class="rationale">{esc(why)}</pre>' if why else '<p class="empty">No rationale recorded.</p>')
+            + _decision_steps(run.decisions.get(t.id))
             + "</li>"
         )
     out.append("</ol>")
     return "".join(out) if run.trials else '<p class="empty">No decisions yet.</p>'
+
+
+def _decision_steps(decision: dict[str, Any] | None) -> str:
+    """Each call the agent made for a trial: the options with their scores, the answer, and the prompt."""
+    if not decision or not decision.get("steps"):
+        return ""
+    parts = []
+    for step in decision["steps"]:
+        options, scores = step.get("options") or [], step.get("scores") or []
+        answer = step.get("answer")
+        if options:
+            cells = []
+            for k, option in enumerate(options):
+                score = f" ({scores[k]:.3f})" if k < len(scores) and isinstance(scores[k], int | float) else ""
+                mark = ' class="chosen"' if option == answer else ""
+                cells.append(f"<li{mark}>{esc(option)}{esc(score)}</li>")
+            body = f'<ol class="options">{"".join(cells)}</ol>'
+        else:
+            body = f"<pre>{esc(answer or '')}</pre>"
+        error = f'<p class="error">{esc(step["error"])}</p>' if step.get("error") else ""
+        parts.append(
+            f"<li><b>{esc(step.get('step', ''))}</b>{body}{error}"
+            f"<details><summary>prompt</summary><pre>{esc(step.get('prompt', ''))}</pre></details></li>"
+        )
+    cost = f"{decision.get('tokens', 0)} tokens, {float(decision.get('seconds') or 0):.1f} s"
+    return (
+        f'<details class="decision"><summary>how the agent chose ({len(parts)} calls, {esc(cost)})</summary>'
+        f"<ol>{''.join(parts)}</ol></details>"
+    )
 
 
 def _memory(run: RunInfo) -> str:

@@ -63,6 +63,10 @@ class FakeMerge(_Fake):
     slots: ClassVar[tuple[Slot, ...]] = (Slot("models", "model", "The two models to merge", count=2),)
     Params: ClassVar[type[ActionParams]] = _MergeParams
 
+    @classmethod
+    def mix_weights(cls, params: Any) -> tuple[float, ...]:
+        return (params["weight"], 1.0 - params["weight"])
+
 
 for _cls in (FakeTrain, FakePref, FakeMerge):
     if _cls.name not in ACTIONS:

@@ -31,14 +31,43 @@ def test_two_step_selection_parses_both_answers_and_counts_tokens():
 
     step1, step2 = (last_user(c) for c in client.calls)
     assert client.calls[0][0]["role"] == "system"
-    assert f"- {TRAIN}: Supervised fine-tuning" in step1 and f"- {PREF}: Preference" in step1
-    assert MERGE not in step1  # needs two models; the pool has one
-    assert "base: initial model -> score 0.200 [tool_use 0.200]" in step1
-    assert "SmolLM2" not in step1  # neutral ids: the initial model's descriptive name is never shown
+    offered = step1.split("Action types you can choose now:")[1]
+    assert f"- {TRAIN}: Supervised fine-tuning" in offered and f"- {PREF}: Preference" in offered
+    assert MERGE not in offered  # needs two models; the pool has one
+    assert "- M0 = initial model\n    tool_use 0.200 | objective 0.200" in step1
+    assert "SmolLM2" not in step1 and "base" not in step1.split("Recent trials")[0]  # neutral short ids only
     assert "exploration" in step1 and "maximise tool_use accuracy" in step1
-    assert "tool_sft: 40 rows; tool calls" in step2 and "1e-05, 0.0001" in step2
-    assert client.schemas[0]["properties"]["action"]["enum"] == [PREF, TRAIN]
-    assert client.schemas[1]["properties"]["data"]["enum"] == ["tool_sft", "if_sft"]
+    assert "tool_sft (sft, 40 rows)" in step1 and "Budget left:" in step1
+    assert "tool_sft: 40 rows; tool calls" in step2 and "M0 = initial model" in step2
+    assert set(step2.split("pick one of: ")[-1].split("\n")[0].split(", ")) == {"1e-05", "0.0001"}
+    for schema in client.schemas:  # the reason comes first, then the choice
+        assert schema is not None and next(iter(schema["properties"])) == "rationale"
+    assert sorted(client.schemas[0]["properties"]["action"]["enum"]) == sorted([PREF, TRAIN])
+    assert sorted(client.schemas[1]["properties"]["data"]["enum"]) == ["if_sft", "tool_sft"]
+    assert client.schemas[1]["properties"]["model"]["enum"] == ["M0"]
+    # the decision record: both calls with their prompts and answers, and what was chosen
+    steps = prop.decision["steps"]
+    assert [s["step"] for s in steps] == ["action", "slots"] and steps[1]["prompt"] == step2
+    assert steps[0]["answer"] == STEP1 and prop.decision["chosen"]["inputs"] == {"model": "base", "data": "tool_sft"}
+    assert prop.decision["tokens"] == 30 and prop.decision["fallback"] is None
+
+
+def test_models_are_named_by_short_aliases_and_answers_may_use_them():
+    pool = make_pool()
+    spec = pool.candidates().build_spec(TRAIN, {"model": "base", "data": "tool_sft", "learning_rate": 1e-4})
+    trial = finished(pool, 1, spec, 0.5)
+    view = make_view(pool, history=[trial])
+    view.items = {"tool_use": 24}
+    merge = json.dumps({"rationale": "blend", "models": ["M1", "m0"], "weight": 0.3})
+    client = ScriptedClient([json.dumps({"action": MERGE}), merge])
+    [prop] = policy(client).propose(view)
+    assert prop.spec.inputs == {"models": (spec.model_id(), "base")} and prop.spec.params["weight"] == 0.3
+    step1 = last_user(client.calls[0])
+    assert spec.model_id() not in step1  # the hash never reaches the agent
+    assert "- M1 = pt_train(model=M0, data=tool_sft; learning_rate=0.0001)" in step1
+    assert "tool_use 0.500 [0.31-0.69, n=24] (+0.300 vs M0)" in step1
+    assert "- pt_train: 1 tried, best change over its best input +0.300" in step1
+    assert "Failed trials:\n(none)" in step1  # finished trials are the models above: not listed twice
 
 
 @pytest.mark.parametrize(
@@ -91,8 +120,8 @@ def test_a_seen_spec_is_never_proposed():
     [prop] = policy(client).propose(view)
     assert prop.spec.spec_hash() != tried.spec_hash() and prop.spec.inputs["data"] == "if_sft"
     assert "already tried, is in flight" in last_user(client.calls[2])
-    assert '{"model": "base", "data": "tool_sft", "learning_rate": 0.0001}' in last_user(client.calls[1])
-    assert f"#1 {TRAIN}(model=base, data=tool_sft; learning_rate=0.0001) -> failed: CUDA out of memory" in last_user(
+    assert '{"model": "M0", "data": "tool_sft", "learning_rate": "0.0001"}' in last_user(client.calls[1])
+    assert f"#1 {TRAIN}(model=M0, data=tool_sft; learning_rate=0.0001) -> failed: CUDA out of memory" in last_user(
         client.calls[0]
     )
 
@@ -126,33 +155,55 @@ def test_n_proposals_are_distinct_and_later_ones_see_earlier_ones_in_flight():
     assert [p.spec.action for p in props] == [TRAIN, TRAIN, PREF]
     assert "already tried, is in flight" in last_user(client.calls[4])
     assert (
-        f"{TRAIN}(model=base, data=tool_sft; learning_rate=0.0001)"
+        f"{TRAIN}(model=M0, data=tool_sft; learning_rate=0.0001)"
         in last_user(client.calls[2]).split("Trials in flight")[1]
     )
 
 
+def _prefer(*wanted: str):
+    """A `choose` that picks the first wanted option offered (whatever the shuffled order), else the first."""
+    return lambda options: next((options.index(w) for w in wanted if w in options), 0)
+
+
 def test_constrained_backend_chooses_slot_by_slot_and_skips_seen_combinations():
     pool = make_pool()
-    client = ScriptedClient(constrained=True, pick=lambda options: len(options) - 1)
+    client = ScriptedClient(constrained=True, pick=_prefer(TRAIN, "if_sft", "0.0001"))
     [prop] = policy(client).propose(make_view(pool))
     assert prop.spec.inputs == {"model": "base", "data": "if_sft"} and prop.spec.params["learning_rate"] == 1e-4
     # the single-option model slot is not asked; each later slot sees the earlier answers
-    assert client.choices == [[PREF, TRAIN], ["tool_sft", "if_sft"], ["1e-05", "0.0001"]]
-    assert 'Chosen so far: {"model": "base", "data": "if_sft"}' in last_user(client.calls[2])
+    assert [sorted(c) for c in client.choices] == [sorted([PREF, TRAIN]), ["if_sft", "tool_sft"], ["0.0001", "1e-05"]]
+    assert 'Chosen so far: {"model": "M0", "data": "if_sft"}' in last_user(client.calls[2])
     assert prop.llm_tokens == 21 and not prop.fallback
     assert (
         prop.rationale
         == f"likeliest of 2 types: {TRAIN}; likeliest values: data=if_sft (of 2), learning_rate=0.0001 (of 2)"
     )
+    assert [s["step"] for s in prop.decision["steps"]] == ["action", "slot data", "slot learning_rate"]
+    assert prop.decision["steps"][1]["answer"] == "if_sft"
 
-    client = ScriptedClient(constrained=True, pick=lambda options: len(options) - 1)
+    client = ScriptedClient(constrained=True, pick=_prefer(TRAIN, "if_sft", "0.0001"))
     [again] = policy(client).propose(make_view(pool, history=[failed(1, prop.spec)]))
     assert again.spec.inputs["data"] == "if_sft" and again.spec.params["learning_rate"] == 1e-5
-    assert client.choices[-1] == ["tool_sft", "if_sft"]  # only 1e-05 is left: not asked
+    assert sorted(client.choices[-1]) == ["if_sft", "tool_sft"]  # only 1e-05 is left: not asked
 
     client = ScriptedClient(constrained=True, pick=LLMError("model crashed"))
     [fb] = policy(client).propose(make_view(pool))
-    assert fb.fallback and "model crashed" in fb.rationale
+    assert fb.fallback and "model crashed" in fb.rationale and fb.decision["fallback"].endswith("model crashed")
+
+
+def test_option_order_is_shuffled_by_the_seed():
+    """Each seed lists the options in its own order, so a policy that picks by position still varies."""
+    pool = make_pool(extra_models=3)
+    orders, picked = set(), set()
+    for seed in range(8):
+        client = ScriptedClient(constrained=True, pick=lambda options: 0)
+        [prop] = LLMPolicy(client, LLMPolicyOptions(), seed=seed).propose(make_view(pool))
+        orders.add(tuple(client.choices[0]))
+        picked.add(prop.spec.spec_hash())
+    assert len(orders) > 1 and len(picked) > 1
+    again = ScriptedClient(constrained=True, pick=lambda options: 0)
+    LLMPolicy(again, LLMPolicyOptions(), seed=7).propose(make_view(pool))
+    assert tuple(again.choices[0]) in orders  # the same seed, the same order
 
 
 def test_memory_update_returns_capped_text_and_tokens():
@@ -160,20 +211,47 @@ def test_memory_update_returns_capped_text_and_tokens():
     spec = pool.candidates().build_spec(TRAIN, {"model": "base", "data": "tool_sft", "learning_rate": 1e-4})
     trial = finished(pool, 1, spec, 0.5)
     view = make_view(pool, history=[trial], memory="Nothing learned yet.")
-    client = ScriptedClient(["Tool data helps a lot. " * 60])
+    lessons = " ".join(f"Lesson {i}: tool data at rate {i} moved tool use by {i} items." for i in range(30))
+    client = ScriptedClient([lessons])
     text, tokens = policy(client, memory_max_chars=200).update_memory(view, trial)
     assert tokens == 15 and 0 < len(text) <= 200 and text.endswith(".")
     prompt = last_user(client.calls[0])
-    assert f"#1 {TRAIN}(model=base, data=tool_sft; learning_rate=0.0001) -> {spec.model_id()}, score 0.500" in prompt
-    assert "input model scores: base 0.200" in prompt and "Nothing learned yet." in prompt
-    assert f"Best model so far: {spec.model_id()}" in prompt
+    assert f"#1 {TRAIN}(model=M0, data=tool_sft; learning_rate=0.0001) -> M1, objective 0.500" in prompt
+    assert "tool_use 0.500 (+0.300 vs M0)" in prompt and "Nothing learned yet." in prompt
+    assert f"Best model so far: M1 = {TRAIN}(model=M0" in prompt
 
     client = ScriptedClient([LLMError("timeout")])
     assert policy(client).update_memory(view, trial) is None
 
-    # a small model that copies its prompt back leaves the memory as it was, but its tokens count
+    # a small model that copies its prompt back, or loops over one sentence, leaves the memory as it was,
+    # but its tokens count
     client = ScriptedClient([prompt])
     assert policy(client).update_memory(view, trial) == ("Nothing learned yet.", 15)
+    client = ScriptedClient(["Tool data helps a lot. " * 60])
+    assert policy(client).update_memory(view, trial) == ("Nothing learned yet.", 15)
+
+
+def test_repeats_finds_a_sentence_said_twice():
+    from lamdagent.policies.llm import repeats
+
+    assert repeats("SFT on tool data helped. Merges did not. SFT on tool data helped!")
+    assert repeats("try the merge next\ntry the merge next")
+    assert not repeats("SFT on tool data helped. SFT on instruction data helped too. Ok. Ok.")
+
+
+def test_a_long_pool_shows_the_initial_the_best_and_the_latest_models():
+    pool = make_pool()
+    history = []
+    for i in range(1, 13):
+        spec = pool.candidates().build_spec(TRAIN, {"model": "base", "data": "tool_sft", "learning_rate": 1e-4})
+        spec = spec.model_copy(update={"params": {**spec.params, "seed": i}})
+        history.append(finished(pool, i, spec, 0.9 if i == 2 else i / 100))
+    client = ScriptedClient([STEP1, STEP2])
+    policy(client, history_limit=4).propose(make_view(pool, history=history))
+    shown = last_user(client.calls[0]).split("Failed trials")[0]
+    listed = [line.split(" = ")[0] for line in shown.splitlines() if line.startswith("- M")]
+    assert listed == ["- M0", "- M2", "- M9", "- M10", "- M11", "- M12"]  # initial, best, latest
+    assert "(7 older models with lower scores not shown)" in shown
 
 
 def test_echo_is_a_mostly_copied_answer_not_a_quoted_spec():
@@ -229,7 +307,7 @@ def _grid_params(spec):  # the grid values chosen for a spec, as a choice dict
 
 
 def test_task_scores_take_the_primary_metric_or_a_bare_number():
-    from lamdagent.policies.llm import task_scores
+    from lamdagent.policies.briefing import task_scores
 
     assert task_scores({"a": 0.5, "b": {"acc": 0.1, "primary": 0.3}, "c": {"f1": 0.7, "acc": 0.2}, "d": {}}) == {
         "a": 0.5,

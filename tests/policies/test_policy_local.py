@@ -64,3 +64,20 @@ def test_embedded_model_selects_a_valid_unseen_action_and_rewrites_memory(embedd
     assert update is not None
     text, tokens = update
     assert text.strip() and len(text) <= 200 and tokens > 0
+
+
+@pytest.mark.slow
+def test_embedded_model_drives_the_hybrid_and_every_choice_is_recorded(embedded_dir: Path):
+    pool = real_pool()
+    first = pool.candidates().build_spec("sft", {"model": "base", "data": "tool_use_sft", "learning_rate": 5e-5})
+    view = make_view(pool, history=[finished(pool, 1, first, 0.41)])
+    policy = make_policy("hybrid", {"llm": {"backend": "local", "device": "cpu"}}, 0)
+    [prop] = policy.propose(view)
+    assert not prop.fallback and prop.spec.spec_hash() not in view.seen_hashes
+    assert prop.decision is not None
+    for step in prop.decision["steps"]:
+        # each call keeps its options and their mean-log-probability scores; the answer is the best scored
+        scores = step["scores"]
+        assert len(scores) == len(step["options"]) and all(s <= 0 for s in scores)
+        assert step["answer"] == step["options"][scores.index(max(scores))]
+        assert "learning_rate" not in step["step"]  # grid values are TPE's

@@ -55,6 +55,8 @@ def hostile_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
             action="sft", inputs={"model": "base", "data": DATA}, params={"learning_rate": 1e-4, "note": BREAKOUT}
         )
         t1 = ledger.start_trial(sft, 1, rationale=f"Because {SCRIPT}{BREAKOUT}", llm_tokens=10)
+        step = {"step": "slot data", "prompt": f"Datasets: {SCRIPT}", "options": [DATA, SVG], "scores": [-0.5, -1.0]}
+        ledger.log_event("decision", {"steps": [{**step, "answer": DATA}], "tokens": 7, "seconds": 0.2}, t1)
         ledger.finish_trial(t1, sft.model_id(), metrics(0.4, 0.55), metrics(0.38, 0.5), 0.4, timings={"train_s": 1.0})
         ledger.add_memory(f"After trial 1: {SVG} {BREAKOUT}", trial_id=t1)
         blend = ActionSpec(action="linear", inputs={"models": [sft.model_id(), "base"]}, params={"weight": 0.5})
@@ -120,7 +122,17 @@ def test_no_user_string_becomes_markup(page: Elements) -> None:
 
 def test_user_strings_are_shown_as_text(page: Elements) -> None:
     text = "".join(page.text)
-    for shown in (TASK_A, TASK_B, DATA, BASE_NAME, f"Because {SCRIPT}{BREAKOUT}", f"RuntimeError: {SCRIPT}"):
+    # the agent's decision record (prompt and options carry user strings) is text too
+    for shown in (
+        TASK_A,
+        TASK_B,
+        DATA,
+        BASE_NAME,
+        f"Because {SCRIPT}{BREAKOUT}",
+        f"RuntimeError: {SCRIPT}",
+        f"Datasets: {SCRIPT}",
+        f"{SVG} (-1.000)",
+    ):
         assert shown in text, shown
 
 
