@@ -84,12 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     ar.add_argument("--seeds", type=int, default=20, help="runs per policy (seeds 0..N-1)")
     ar.add_argument("--budget", type=int, default=20, help="trials per run")
     ar.add_argument("--no-bootstrap", action="store_true", help="score every seed on the recorded items alone")
-    ar.add_argument(
-        "--llm",
-        metavar="BACKEND[:MODEL]",
-        help="the agent LLM of the llm and hybrid policies, e.g. llamacpp (the embedded GGUF, fastest on a CPU), "
-        "local, or llamacpp:PATH.gguf (default: the table's space config, else the embedded model in-process)",
-    )
+    ar.add_argument("--agent-model", metavar="MODEL", help=AGENT_MODEL_HELP)
     ar.add_argument("--out", help="folder for arena.json and arena.png (default: runs/arena-<table name>)")
     ar.add_argument("--json", action="store_true", help="print the result as JSON")
     return p
@@ -107,6 +102,24 @@ def _config_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--parallel", type=int, help="trials at once")
     p.add_argument("--seed", type=int, help="the run's seed: data draws, training, the policy's choices")
+    p.add_argument("--agent-model", metavar="MODEL", help=AGENT_MODEL_HELP)
+
+
+AGENT_MODEL_HELP = (
+    "the agent LLM of the llm and hybrid policies: a GGUF file (run by llama.cpp), a Hugging Face directory or "
+    "hub id (transformers), or `llamacpp` / `local` for the embedded model on either"
+)
+
+
+def agent_llm(value: str) -> dict[str, Any]:
+    """`--agent-model` as the `policy.llm` section it stands for."""
+    if value in ("llamacpp", "local"):
+        return {"backend": value}
+    if value.lower().endswith(".gguf"):
+        if not Path(value).expanduser().is_file():
+            raise LamdagentError(f"--agent-model: {value} is not a file; give the path of a GGUF model")
+        return {"backend": "llamacpp", "model": value}
+    return {"backend": "local", "model": value}
 
 
 def _load(args: argparse.Namespace) -> Any:
@@ -124,6 +137,7 @@ def _load(args: argparse.Namespace) -> Any:
         ("executor.kind", executor),
         ("executor.parallel", args.parallel),
         ("seed", args.seed),
+        ("policy.llm", agent_llm(args.agent_model) if args.agent_model else None),
     ):
         if value is not None:
             overrides[key] = value
@@ -377,10 +391,7 @@ def cmd_arena(args: argparse.Namespace, console: Console) -> int:
                 highlight=False,
             )
 
-    llm = None
-    if args.llm:
-        backend, _, model = args.llm.partition(":")
-        llm = {"backend": backend, **({"model": model} if model else {})}
+    llm = agent_llm(args.agent_model) if args.agent_model else None
     result = run_arena(
         args.table, policies, args.seeds, args.budget, bootstrap=not args.no_bootstrap, progress=progress, llm=llm
     )

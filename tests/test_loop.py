@@ -219,6 +219,21 @@ def test_config_command_prints_a_yaml_that_loads_back_to_the_same_config(tmp_pat
     assert "not found" in capsys.readouterr().err
 
 
+def test_agent_model_flag_picks_the_backend_by_the_model_kind(tmp_path, capsys):
+    gguf = tmp_path / "agent.gguf"
+    gguf.write_bytes(b"GGUF")
+    for value, llm in [
+        (str(gguf), {"backend": "llamacpp", "model": str(gguf)}),
+        ("llamacpp", {"backend": "llamacpp"}),
+        (str(tmp_path), {"backend": "local", "model": str(tmp_path)}),
+    ]:
+        assert cli_main(["config", "--policy", "hybrid", "--agent-model", value]) == 0
+        policy = yaml.safe_load(capsys.readouterr().out)["policy"]
+        assert policy["name"] == "hybrid" and policy["llm"] == llm
+    assert cli_main(["config", "--agent-model", str(tmp_path / "missing.gguf")]) == 2
+    assert "--agent-model: " in capsys.readouterr().err
+
+
 def test_executor_flag_takes_a_table_path(capsys):
     assert cli_main(["config", "--executor", "table:bench/t.jsonl.gz", "--policy", "random"]) == 0
     executor = yaml.safe_load(capsys.readouterr().out)["executor"]
