@@ -156,6 +156,40 @@ def canonicalise(action: str, params: Mapping[str, Any], inputs: Mapping[str, st
     return CanonicalSpec(action, clean_params, clean_inputs, _noop(action, clean_params, clean_inputs), text)
 
 
+def _split_top(text: str, sep: str) -> list[str]:
+    """`text` split at each `sep` outside brackets and parentheses."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif ch == sep and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts
+
+
+def signature_inputs(signature: str) -> dict[str, str | list[str]]:
+    """The top-level inputs of a signature (`{"data": "tool_sft", "model": "<signature>"}`); {} for an initial
+    model's. The inverse of the rendering above, for readers that hold only signatures (a benchmark table)."""
+    head, paren, rest = signature.partition("(")
+    if not paren or not rest.endswith(")") or not head.isidentifier():
+        return {}
+    parts = _split_top(rest[:-1], ";")
+    if len(parts) != 2:
+        return {}
+    out: dict[str, str | list[str]] = {}
+    for pair in _split_top(parts[1].strip(), ","):
+        key, eq, value = pair.partition("=")
+        if not eq:
+            continue
+        value = value.strip()
+        out[key.strip()] = _split_top(value[1:-1], ",") if value.startswith("[") and value.endswith("]") else value
+    return out
+
+
 def _model_slots(action: str) -> set[str] | None:
     """Names of the action's model slots, or None when the action type is not registered here."""
     import lamdagent.actions  # noqa: F401 - registers the built-in action types

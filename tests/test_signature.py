@@ -198,3 +198,13 @@ def test_the_index_of_a_run():
     assert index.seen(t1.spec) and index.seen(running)
     assert index.seen(spec("linear", {"models": ["base", t1.output_model]}, weight=0.6))
     assert not index.seen(t3.spec)  # interrupted trials may be proposed again
+
+
+def test_signature_inputs_reads_back_the_top_level_inputs():
+    from lamdagent.signature import canonicalise, signature_inputs
+
+    inner = canonicalise("sft", {"learning_rate": 1e-4}, {"model": "base", "data": "tool_sft"}).signature()
+    merged = canonicalise("ties", {"density": 0.5}, {"models": [inner, "other"], "base": "base"}).signature()
+    assert signature_inputs(inner) == {"data": "tool_sft", "model": "base"}
+    assert signature_inputs(merged) == {"base": "base", "models": sorted([inner, "other"])}
+    assert signature_inputs("base") == {} and signature_inputs("not a (signature") == {}

@@ -32,6 +32,7 @@ FLOORS: dict[str, int] = {
     "lamdagent.ledger": 3,
     "lamdagent.benchmarks": 3,
     "lamdagent.pool": 4,
+    "lamdagent.predict": 4,
     "lamdagent.execution": 4,
     "lamdagent.signature": 3,
     "lamdagent.policies": 5,
