@@ -13,6 +13,9 @@ mean over seeds with a 95% bootstrap interval of:
 - the seconds the policy itself spent choosing (and rewriting its memory), and the virtual seconds the trials
   would have taken.
 
+A policy written `NAME+screenK` (e.g. `tpe+screen4`) proposes K candidates per trial and the lineage predictor
+runs the best predicted one (`policy.screen`); its fitting counts as the policy's seconds.
+
 With `bootstrap` (the default) each seed also sees its own resample of the evaluation items, so even a
 deterministic policy shows the spread that evaluation noise causes.
 """
@@ -142,6 +145,11 @@ def arena_config(
 ) -> RunConfig:
     """The run config of one arena run: the table's space, this policy and seed, `budget` trials; `llm`, where
     given, is the agent LLM of LLM-driven policies (else the space's)."""
+    policy, _, screened = policy.partition("+screen")  # e.g. tpe+screen4: tpe, 4 candidates per trial, screened
+    if screened and not screened.isdigit():
+        raise LamdagentError(
+            f"arena: {policy}+screen{screened}: write the candidates as a number, e.g. {policy}+screen4"
+        )
     space = dict(table.header.space)
     if not space:
         raise LamdagentError(f"{table.path}: the table's header holds no space config; rebuild it with a header")
@@ -152,6 +160,8 @@ def arena_config(
         options = {"llm": given["llm"]} if "llm" in given else {}
     if llm is not None:
         options["llm"] = dict(llm)
+    if screened:
+        options["screen"] = int(screened)
     if policy == "fixed" and "pipeline" not in options:
         raise LamdagentError(
             f"arena: the fixed policy needs a pipeline; the space of {table.path} has none "

@@ -80,7 +80,11 @@ def _parser() -> argparse.ArgumentParser:
 
     ar = sub.add_parser("arena", help="compare search policies on a pipeline table, many seeds each")
     ar.add_argument("table", help="a pipeline table (.jsonl or .jsonl.gz) with its space in the header")
-    ar.add_argument("--policies", default="random,greedy,tpe", help="comma-separated policy names")
+    ar.add_argument(
+        "--policies",
+        default="random,greedy,tpe",
+        help="comma-separated policy names; NAME+screenK screens K candidates per trial with the predictor",
+    )
     ar.add_argument("--seeds", type=int, default=20, help="runs per policy (seeds 0..N-1)")
     ar.add_argument("--budget", type=int, default=20, help="trials per run")
     ar.add_argument("--no-bootstrap", action="store_true", help="score every seed on the recorded items alone")

@@ -9,6 +9,7 @@ budget. The loop prints nothing itself: it reports to an observer (`lamdagent.co
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,7 @@ class Loop:
             ledger.set_meta("eval_items", result.stats.get("items", {}))
             base[ref.id] = {"metrics": result.metrics, "test_metrics": result.test_metrics, "timings": result.timings}
             ledger.set_meta("base", base)
+            self._keep_verdicts(ref.id, result.stats, None)
         objective = self.ctx.objective()
         reference = self.ctx.reference_metrics()
         for entry in base.values():
@@ -181,7 +183,18 @@ class Loop:
             items={task: int(n) for task, n in (ledger.get_meta("eval_items") or {}).get("validation", {}).items()},
             violations=self._violations(base, trials),
             budget=self.budget_text(),
+            verdicts={e["payload"]["model"]: e["payload"]["validation"] for e in ledger.events("verdicts")},
+            rank=self._rank,
         )
+
+    def _rank(self, task_scores: Mapping[str, float]) -> float:
+        """The objective of per-task scores (a prediction), as trials are scored; -inf where it cannot be."""
+        primary = self.ctx.primary_metrics()
+        metrics = {t: {primary.get(t, "accuracy"): v} for t, v in task_scores.items()}
+        try:
+            return self.ctx.objective().score(metrics, reference=self.ctx.reference_metrics()).score
+        except LamdagentError:
+            return float("-inf")
 
     def _violations(self, base: dict[str, Any], trials: list[TrialRecord]) -> dict[str, list[str]]:
         """Model id -> the constraints its validation scores break (none listed for a feasible model)."""
@@ -282,7 +295,14 @@ class Loop:
             ledger.finish_trial(
                 trial.id, result.output_model or "", result.metrics, result.test_metrics, res.score, timings=timings
             )
+            self._keep_verdicts(result.output_model or "", result.stats, trial.id)
         return self._after(ledger.trial(trial.id))
+
+    def _keep_verdicts(self, model_id: str, stats: dict[str, Any], trial_id: int | None) -> None:
+        """A model's per-item validation verdicts, for a predictor (test verdicts never reach a policy)."""
+        validation = (stats.get("verdicts") or {}).get("validation")
+        if model_id and validation:
+            self.ctx.ledger.log_event("verdicts", {"model": model_id, "validation": validation}, trial_id=trial_id)
 
     def _after(self, trial: TrialRecord) -> TrialRecord:
         if trial.state == "finished":

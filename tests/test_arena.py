@@ -84,6 +84,15 @@ def test_policies_stay_inside_the_table_until_the_space_is_exhausted(tmp_path):
         assert run["regret"] == pytest.approx(0.0)  # every pipeline tried: the table's best was found
 
 
+def test_a_screened_policy_runs_in_the_arena(table):
+    result = run_arena(table, ["random+screen3"], seeds=2, budget=5, bootstrap=False)
+    assert set(result["policies"]) == {"random+screen3"}
+    for run in result["runs"]:
+        assert run["failed"] == 0 and run["trials"] == 5 and run["agent_seconds"] > 0
+    with pytest.raises(LamdagentError, match=r"random\+screenx: write the candidates as a number"):
+        run_arena(table, ["random+screenx"], seeds=1, budget=1)
+
+
 def test_bad_arguments_are_one_line_errors(table, tmp_path):
     with pytest.raises(LamdagentError, match="at least one policy"):
         run_arena(table, [], seeds=1, budget=1)

@@ -70,6 +70,10 @@ def test_random_run_fills_ledger_store_and_status(tiny_model_dir, tmp_path):
         verdicts = result["stats"]["verdicts"]["validation"]["tool_use"]
         assert len(verdicts) == 4 and set(verdicts) <= {0, 1}
         assert sum(verdicts) / 4 == t.metrics["tool_use"]["accuracy"]
+    # the ledger keeps each model's validation verdicts for a predictor (the base's too), never the test ones
+    kept = {e["payload"]["model"]: e["payload"] for e in loop.ledger.events("verdicts")}
+    assert set(kept) == {"base", *(t.output_model for t in trials)}
+    assert all(set(p) == {"model", "validation"} and len(p["validation"]["tool_use"]) == 4 for p in kept.values())
     status = status_dict(tmp_path / "run")
     assert {"trials", "best", "budget"} <= set(status)
     assert [t["id"] for t in status["trials"]] == [t.id for t in trials]

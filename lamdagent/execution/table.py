@@ -131,9 +131,9 @@ class TableExecutor(Executor):
             "table_signature": signature,
         }
         names = {t.name for t in job.tasks}
-        stats["items"] = {  # as the worker reports them: items scored per split and task
-            split: {t: len(v) for t, v in row.items.get(split, {}).items() if t in names} for split in job.splits
-        }
+        recorded = {split: {t: v for t, v in row.items.get(split, {}).items() if t in names} for split in job.splits}
+        stats["items"] = {split: {t: len(v) for t, v in tasks.items()} for split, tasks in recorded.items()}
+        stats["verdicts"] = recorded  # as the worker reports them (the recorded ones; the bootstrap moves scores)
         if noop:
             stats["noop_of"] = signature  # the spec returns this input unchanged
         if row.peak_rss_mb is not None:

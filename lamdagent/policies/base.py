@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -54,6 +54,8 @@ class PolicyView:
     items: dict[str, int] = field(default_factory=dict)  # task -> validation items a score is measured on
     violations: dict[str, list[str]] = field(default_factory=dict)  # model id -> the constraints it breaks
     budget: str = ""  # what is left, e.g. "iterations 3, wall_clock_s 1440"
+    verdicts: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # model -> task -> 0/1 per item
+    rank: Callable[[Mapping[str, float]], float] | None = None  # the objective of per-task scores (for screening)
 
 
 class PolicyOptions(PluginOptions):
@@ -64,6 +66,12 @@ class PolicyOptions(PluginOptions):
         description="The agent LLM for LLM-driven policies: `backend` and that backend's settings",
     )
     max_retries: int = Field(default=2, ge=0, le=10, description="Re-asks after an invalid LLM answer")
+    screen: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Candidates proposed per trial; above 1 the lineage predictor runs the best predicted one",
+    )
 
 
 class Policy(ABC):
@@ -106,5 +114,11 @@ def policy_options(name: str, raw: Mapping[str, Any] | None) -> PolicyOptions:
 
 
 def make_policy(name: str, raw: Mapping[str, Any] | None, seed: int) -> Policy:
-    """The named policy, its options checked, seeded."""
-    return POLICIES.get(name).create(policy_options(name, raw), seed)
+    """The named policy, its options checked, seeded; wrapped in screening when `screen` asks for it."""
+    options = policy_options(name, raw)
+    policy = POLICIES.get(name).create(options, seed)
+    if options.screen > 1:
+        from lamdagent.policies.screen import ScreenedPolicy
+
+        return ScreenedPolicy(policy, options.screen, seed)
+    return policy

@@ -413,10 +413,27 @@ def _decisions(run: RunInfo) -> str:
 
 def _decision_steps(decision: dict[str, Any] | None) -> str:
     """Each call the agent made for a trial: the options with their scores, the answer, and the prompt."""
-    if not decision or not decision.get("steps"):
+    if not decision or not (decision.get("steps") or decision.get("screen")):
         return ""
     parts = []
-    for step in decision["steps"]:
+    screen = decision.get("screen") or []
+    if screen:
+        cells = []
+        for k, c in enumerate(screen):
+            spec = c.get("spec") or {}
+            inputs = ", ".join(f"{a}={b}" for a, b in (spec.get("inputs") or {}).items())
+            params = ", ".join(f"{a}={b}" for a, b in (spec.get("params") or {}).items())
+            predicted = ", ".join(
+                f"{t} {v:.3f} [{(c.get('low') or {}).get(t, v):.2f}, {(c.get('high') or {}).get(t, v):.2f}]"
+                for t, v in (c.get("predicted") or {}).items()
+            )
+            mark = ' class="chosen"' if k == 0 else ""
+            cells.append(
+                f"<li{mark}>{esc(spec.get('action', ''))}({esc(inputs)}; {esc(params)}): objective "
+                f"{esc(c.get('objective'))}; {esc(predicted)}</li>"
+            )
+        parts.append(f'<li><b>screened by the predictor</b><ol class="options">{"".join(cells)}</ol></li>')
+    for step in decision.get("steps") or []:
         options, scores = step.get("options") or [], step.get("scores") or []
         answer = step.get("answer")
         if options:

@@ -56,7 +56,12 @@ def hostile_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
         t1 = ledger.start_trial(sft, 1, rationale=f"Because {SCRIPT}{BREAKOUT}", llm_tokens=10)
         step = {"step": "slot data", "prompt": f"Datasets: {SCRIPT}", "options": [DATA, SVG], "scores": [-0.5, -1.0]}
-        ledger.log_event("decision", {"steps": [{**step, "answer": DATA}], "tokens": 7, "seconds": 0.2}, t1)
+        screen = [
+            {"spec": {"action": "sft", "inputs": {"data": SCRIPT}, "params": {}}, "objective": 0.5}
+            | {"predicted": {TASK_A: 0.5}, "low": {TASK_A: 0.4}, "high": {TASK_A: 0.6}}
+        ]
+        payload = {"steps": [{**step, "answer": DATA}], "screen": screen, "tokens": 7, "seconds": 0.2}
+        ledger.log_event("decision", payload, t1)
         ledger.finish_trial(t1, sft.model_id(), metrics(0.4, 0.55), metrics(0.38, 0.5), 0.4, timings={"train_s": 1.0})
         ledger.add_memory(f"After trial 1: {SVG} {BREAKOUT}", trial_id=t1)
         blend = ActionSpec(action="linear", inputs={"models": [sft.model_id(), "base"]}, params={"weight": 0.5})
