@@ -7,6 +7,7 @@ import errno
 import json
 import sqlite3
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,13 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("status", help="trials, best so far and budget of a run")
     s.add_argument("run_dir")
     s.add_argument("--json", action="store_true")
+
+    pr = sub.add_parser("predict", help="predict a candidate's scores in a run from its lineage, before training it")
+    pr.add_argument("run_dir")
+    pr.add_argument(
+        "--action", required=True, help="e.g. 'sft(model=m1c02ff23889, data=tool_use_sft; learning_rate=0.0003)'"
+    )
+    pr.add_argument("--json", action="store_true")
 
     rep = sub.add_parser("report", help="write RUN_DIR/report.html")
     rep.add_argument("run_dir")
@@ -255,6 +263,51 @@ def cmd_config(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace, console: Console) -> int:
+    from lamdagent.ledger import Ledger
+    from lamdagent.predict import LineagePredictor, Node, node_of, parse_action
+    from lamdagent.runinfo import load_run
+
+    run = load_run(Path(args.run_dir))
+    action, inputs, params = parse_action(args.action)
+    params = {**(run.config.get("params") or {}).get(action, {}), **params}
+    made = {t.output_model: t for t in run.trials if t.state == "finished" and t.output_model}
+    datasets = {d["name"] for d in run.config.get("datasets") or [] if isinstance(d, dict) and "name" in d}
+    models = set(run.bases) | set(made)
+    ids = [i for v in inputs.values() for i in ([v] if isinstance(v, str) else v)]
+    unknown = [i for i in ids if i not in models and i not in datasets]
+    if unknown:
+        raise LamdagentError(
+            f"--action: {', '.join(unknown)} is no model or dataset of {args.run_dir}; models: "
+            f"{', '.join(sorted(models))}; datasets: {', '.join(sorted(datasets))}"
+        )
+    nodes = [Node(b) for b in run.bases]
+    for mid, t in made.items():
+        parents = [i for i in t.spec.input_ids() if i in models]
+        data = [i for i in t.spec.input_ids() if i not in models]
+        nodes.append(node_of(t.action, t.spec.params, parents, data, mid))
+    candidate = node_of(action, params, [i for i in ids if i in models], [i for i in ids if i in datasets], "?")
+    with Ledger(Path(args.run_dir)) as ledger:
+        verdicts = {e["payload"]["model"]: e["payload"]["validation"] for e in ledger.events("verdicts")}
+
+    def task_scores(metrics: dict[str, dict[str, float]]) -> dict[str, float]:
+        values = {t: run.task_value(metrics, t) for t in run.task_names()}
+        return {t: v for t, v in values.items() if v is not None}
+
+    scores = {b.id: task_scores(b.metrics) for b in run.bases.values()}
+    scores |= {mid: task_scores(t.metrics) for mid, t in made.items()}
+    predicted = LineagePredictor().fit(nodes, verdicts, scores).predict(candidate)
+    if args.json:
+        print(json.dumps({"action": args.action, **asdict(predicted), "fitted_on": len(verdicts)}, indent=1))
+        return 0
+    console.print(f"{escape(args.action)}: {escape(predicted.text())}", highlight=False)
+    console.print(
+        f"({predicted.coverage:.0%} intervals; fitted on {len(verdicts)} scored models of {escape(args.run_dir)})",
+        highlight=False,
+    )
+    return 0
+
+
 def cmd_status(args: argparse.Namespace, console: Console) -> int:
     data = status_dict(Path(args.run_dir))
     if args.json:
@@ -432,6 +485,7 @@ COMMANDS = {
     "run": cmd_run,
     "config": cmd_config,
     "status": cmd_status,
+    "predict": cmd_predict,
     "report": cmd_report,
     "replay": cmd_replay,
     "eval": cmd_eval,

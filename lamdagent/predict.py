@@ -280,6 +280,40 @@ class _one_thread:
         self.torch.set_num_threads(self.before)
 
 
+# -- a candidate written as text ---------------------------------------------------------------------------
+def parse_action(text: str) -> tuple[str, dict[str, str | list[str]], dict[str, Any]]:
+    """`sft(model=m1, data=tool_sft; learning_rate=3e-4)` (as runs print specs) as action, inputs and params;
+    a one-line error naming what is wrong otherwise."""
+    import json
+
+    from lamdagent.signature import split_top
+
+    head, paren, rest = text.strip().partition("(")
+    if not paren or not rest.endswith(")") or not head.strip().isidentifier():
+        raise LamdagentError(f"--action {text!r}: write it as ACTION(slot=id, ...; param=value, ...)")
+    parts = split_top(rest[:-1], ";")
+    if len(parts) > 2:
+        raise LamdagentError(f"--action {text!r}: one ';' separates the inputs from the parameters")
+    inputs: dict[str, str | list[str]] = {}
+    params: dict[str, Any] = {}
+    for target, chunk in ((inputs, parts[0]), (params, parts[1] if len(parts) == 2 else "")):
+        for pair in split_top(chunk, ","):
+            if not pair.strip():
+                continue
+            key, eq, value = (x.strip() for x in pair.partition("="))
+            if not eq or not key:
+                raise LamdagentError(f"--action {text!r}: {pair.strip()!r} is not NAME=VALUE")
+            if target is inputs:
+                inner = value[1:-1] if value.startswith("[") and value.endswith("]") else None
+                inputs[key] = [v.strip() for v in split_top(inner, ",")] if inner is not None else value
+            else:
+                try:
+                    params[key] = json.loads(value)
+                except ValueError:
+                    params[key] = value
+    return head.strip(), inputs, params
+
+
 # -- lineages from a pipeline table ------------------------------------------------------------------------
 def node_of(
     action: str | None, params: Mapping[str, Any], parents: Sequence[str], data: Sequence[str], id: str

@@ -156,7 +156,7 @@ def canonicalise(action: str, params: Mapping[str, Any], inputs: Mapping[str, st
     return CanonicalSpec(action, clean_params, clean_inputs, _noop(action, clean_params, clean_inputs), text)
 
 
-def _split_top(text: str, sep: str) -> list[str]:
+def split_top(text: str, sep: str) -> list[str]:
     """`text` split at each `sep` outside brackets and parentheses."""
     parts, depth, start = [], 0, 0
     for i, ch in enumerate(text):
@@ -177,16 +177,16 @@ def signature_inputs(signature: str) -> dict[str, str | list[str]]:
     head, paren, rest = signature.partition("(")
     if not paren or not rest.endswith(")") or not head.isidentifier():
         return {}
-    parts = _split_top(rest[:-1], ";")
+    parts = split_top(rest[:-1], ";")
     if len(parts) != 2:
         return {}
     out: dict[str, str | list[str]] = {}
-    for pair in _split_top(parts[1].strip(), ","):
+    for pair in split_top(parts[1].strip(), ","):
         key, eq, value = pair.partition("=")
         if not eq:
             continue
         value = value.strip()
-        out[key.strip()] = _split_top(value[1:-1], ",") if value.startswith("[") and value.endswith("]") else value
+        out[key.strip()] = split_top(value[1:-1], ",") if value.startswith("[") and value.endswith("]") else value
     return out
 
 

@@ -130,3 +130,20 @@ def test_an_llm_driven_policy_runs_in_the_arena_on_the_embedded_gguf(table, tmp_
             assert steps and all(s["answer"] in s["options"] for s in steps if "options" in s)
             # the grid values are TPE's: the LLM is never asked for them
             assert not any(s["step"] in ("slot learning_rate", "slot weight") for s in steps)
+
+
+def test_predict_reads_a_run_and_predicts_a_candidate(table, tmp_path, capsys):
+    """`lamdagent predict` on a run made under the table executor (its ledger keeps the verdicts)."""
+    run_arena(table, ["random"], seeds=1, budget=6, runs_dir=tmp_path / "runs", bootstrap=False)
+    run_dir = tmp_path / "runs" / "random-0"
+    from lamdagent.runinfo import load_run
+
+    made = [t for t in load_run(run_dir).trials if t.state == "finished"]
+    action = f"sft(model={made[0].output_model}, data=tool_sft; learning_rate=0.001)"
+    assert main(["predict", str(run_dir), "--action", action, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["scores"]) == {"tool_use", "instruction_following"} and out["fitted_on"] == 7
+    for task, value in out["scores"].items():
+        assert out["low"][task] <= value <= out["high"][task]
+    assert main(["predict", str(run_dir), "--action", "sft(model=m404, data=tool_sft)"]) == 2
+    assert "m404 is no model or dataset of" in capsys.readouterr().err

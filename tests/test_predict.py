@@ -113,3 +113,17 @@ def test_a_pipeline_table_becomes_a_lineage(tmp_path):
     assert all(p in by_id for n in nodes for p, _ in n.parents)
     row = next(iter(table.rows.values()))
     assert scores[row.signature]["tool_use"] == row.scores["validation"]["tool_use"]["accuracy"]
+
+
+def test_parse_action_reads_the_form_runs_print():
+    from lamdagent.predict import parse_action
+
+    assert parse_action("sft(model=m1, data=tool_sft; learning_rate=3e-4)") == (
+        "sft",
+        {"model": "m1", "data": "tool_sft"},
+        {"learning_rate": 3e-4},
+    )
+    assert parse_action("ties(models=[m1, m2], base=base; density=0.5)")[1] == {"models": ["m1", "m2"], "base": "base"}
+    for bad in ("sft", "sft(model)", "sft(a=1; b=2; c=3)"):
+        with pytest.raises(LamdagentError, match="--action"):
+            parse_action(bad)
