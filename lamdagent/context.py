@@ -98,8 +98,14 @@ class RunContext:
                 )
                 bases = resolve_bases(cfg.base_models)
             made = executor or EXECUTORS.get(cfg.executor.kind).create(cfg.executor_options())
+            judge_keys = tuple(
+                str(t.options["judge"]["api_key_env"])
+                for t in cfg.tasks
+                if isinstance(t.options.get("judge"), dict) and t.options["judge"].get("api_key_env")
+            )
             key_env = cfg.policy_options().llm.get("api_key_env")
-            made.hidden_env = (key_env,) if key_env else ()
+            made.hidden_env = (key_env,) if key_env and key_env not in judge_keys else ()
+            made.passed_env = judge_keys  # an LLM judge scores inside the worker
             policy = policy or make_policy(cfg.policy.name, cfg.policy.options(), cfg.seed)
             recovered = ledger.recover(stale_after_s=float("inf"))
             if recovered:

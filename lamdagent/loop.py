@@ -79,7 +79,7 @@ class Loop:
             ledger.set_meta("eval_items", result.stats.get("items", {}))
             base[ref.id] = {"metrics": result.metrics, "test_metrics": result.test_metrics, "timings": result.timings}
             ledger.set_meta("base", base)
-            self._keep_verdicts(ref.id, result.stats, None)
+            self._keep_details(ref.id, result.stats, None)
         objective = self.ctx.objective()
         reference = self.ctx.reference_metrics()
         for entry in base.values():
@@ -295,14 +295,17 @@ class Loop:
             ledger.finish_trial(
                 trial.id, result.output_model or "", result.metrics, result.test_metrics, res.score, timings=timings
             )
-            self._keep_verdicts(result.output_model or "", result.stats, trial.id)
+            self._keep_details(result.output_model or "", result.stats, trial.id)
         return self._after(ledger.trial(trial.id))
 
-    def _keep_verdicts(self, model_id: str, stats: dict[str, Any], trial_id: int | None) -> None:
-        """A model's per-item validation verdicts, for a predictor (test verdicts never reach a policy)."""
+    def _keep_details(self, model_id: str, stats: dict[str, Any], trial_id: int | None) -> None:
+        """A model's per-item validation verdicts, for a predictor (test verdicts never reach a policy), and
+        the figures of tasks that are not metrics (an LLM judge's agreement and cost), for the report."""
         validation = (stats.get("verdicts") or {}).get("validation")
         if model_id and validation:
             self.ctx.ledger.log_event("verdicts", {"model": model_id, "validation": validation}, trial_id=trial_id)
+        if model_id and stats.get("task_info"):
+            self.ctx.ledger.log_event("task_info", {"model": model_id, **stats["task_info"]}, trial_id=trial_id)
 
     def _after(self, trial: TrialRecord) -> TrialRecord:
         if trial.state == "finished":

@@ -88,6 +88,8 @@ class RunInfo:
     primary_metrics: dict[str, str] = field(default_factory=dict)
     llm_tokens: int = 0
     decisions: dict[int, dict[str, Any]] = field(default_factory=dict)  # trial id -> how the agent chose it
+    # model id -> split -> task -> figures that are not metrics (an LLM judge's alpha, calls, tokens, seconds)
+    task_info: dict[str, dict[str, dict[str, dict[str, float]]]] = field(default_factory=dict)
 
     # -- tasks and scores ---------------------------------------------------------------------------
     @property
@@ -305,4 +307,8 @@ def run_info(ledger: Ledger) -> RunInfo:
         primary_metrics=ledger.get_meta("primary_metrics") or {},
         llm_tokens=ledger.total_llm_tokens(),
         decisions={e["trial_id"]: e["payload"] for e in ledger.events("decision") if e["trial_id"] is not None},
+        task_info={
+            e["payload"]["model"]: {k: v for k, v in e["payload"].items() if k != "model"}
+            for e in ledger.events("task_info")
+        },
     )

@@ -88,8 +88,14 @@ def is_secret_env(name: str) -> bool:
     return upper.endswith(_SECRET_ENV_SUFFIXES) or upper in {"API_KEY", "TOKEN", "PASSWORD", "SECRET"}
 
 
-def scrub_env(env: Mapping[str, str], names: Iterable[str] = ()) -> dict[str, str]:
+def scrub_env(env: Mapping[str, str], names: Iterable[str] = (), keep: Iterable[str] = ()) -> dict[str, str]:
     """A copy of `env` for a worker process: without the variables in `names` (the agent's key) and without
-    other credential variables, except the Hugging Face token a gated hub model needs."""
+    other credential variables, except the Hugging Face token a gated hub model needs and the variables in
+    `keep` (the key of an LLM judge, which scores in the worker)."""
     drop = {n for n in names if n}
-    return {k: v for k, v in env.items() if k not in drop and (k.upper() in WORKER_KEEPS or not is_secret_env(k))}
+    kept = {n for n in keep if n}
+    return {
+        k: v
+        for k, v in env.items()
+        if k not in drop and (k in kept or k.upper() in WORKER_KEEPS or not is_secret_env(k))
+    }

@@ -44,6 +44,8 @@ class TaskResult:
     # Every item's `score_one` verdict in item order, or empty unless the task judged every item: what a table
     # of outcomes resamples to show evaluation noise.
     verdicts: list[bool] = field(default_factory=list)
+    # Figures that are not rates and so not metrics (an LLM judge's agreement, calls, tokens, seconds).
+    info: dict[str, float] = field(default_factory=dict)
 
     @property
     def primary(self) -> float:

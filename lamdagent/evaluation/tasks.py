@@ -13,8 +13,8 @@ from typing import Any
 from lamdagent.errors import LamdagentError
 
 # Importing a domain module registers its tasks: builtin:tool_use and bfcl, builtin:instruction_following and
-# ifeval, builtin:math and gsm8k.
-from lamdagent.evaluation import instruction_following, math, tool_use  # noqa: F401
+# ifeval, builtin:math and gsm8k, judge.
+from lamdagent.evaluation import instruction_following, judge, math, tool_use  # noqa: F401
 from lamdagent.evaluation.base import TASKS, Task
 
 # Options a run passes to every task (the benchmarks folder); a task that takes none does without them.

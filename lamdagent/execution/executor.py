@@ -58,6 +58,7 @@ class Executor(ABC):
     Options: ClassVar[type[ExecutorOptions]] = ExecutorOptions
     parallel: int = 1
     hidden_env: tuple[str, ...] = ()  # variables no worker may see (the agent's key), besides credential-named ones
+    passed_env: tuple[str, ...] = ()  # credential variables a worker needs (an LLM judge's key)
 
     @classmethod
     def create(cls, options: Any) -> Executor:
@@ -145,7 +146,7 @@ class LocalExecutor(Executor):
         slot = next(i for i in range(self.parallel) if i not in used)
         job_dir = Path(job.job_dir)
         job.write()
-        env = scrub_env(os.environ, self.hidden_env)
+        env = scrub_env(os.environ, self.hidden_env, self.passed_env)
         env["PYTHONUNBUFFERED"] = "1"
         if self.gpus:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in self.slot_gpus(slot))

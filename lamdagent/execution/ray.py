@@ -64,14 +64,20 @@ def forwarded_env() -> dict[str, str]:
 
 
 def run_worker_task(
-    job_dir: str, processes: int, cpus: float, gpus: float, env: dict[str, str], hidden: tuple[str, ...] = ()
+    job_dir: str,
+    processes: int,
+    cpus: float,
+    gpus: float,
+    env: dict[str, str],
+    hidden: tuple[str, ...] = (),
+    passed: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The body of a job's Ray task: one worker subprocess (under accelerate if processes > 1); its result.
 
     Runs on a Ray worker. The subprocess dies with this process (a forced cancel kills it), and a
     failure to produce `result.json` becomes a failed result with the last line of `worker.log`.
     """
-    child_env = {**scrub_env({**os.environ, **env}, hidden), "PYTHONUNBUFFERED": "1"}
+    child_env = {**scrub_env({**os.environ, **env}, hidden, passed), "PYTHONUNBUFFERED": "1"}
     child_env["LAMDAGENT_THREADS"] = str(max(1, int(cpus)))
     if gpus == 0:
         child_env["CUDA_VISIBLE_DEVICES"] = ""  # Ray leaves the variable alone for tasks without GPUs
@@ -306,7 +312,13 @@ class RayExecutor(Executor):
         slot = next(i for i in range(self.parallel) if i not in used)
         job.write()
         ref = self._task.remote(
-            job.job_dir, self.processes, self.cpus_per_trial, self.gpus_per_trial, forwarded_env(), self.hidden_env
+            job.job_dir,
+            self.processes,
+            self.cpus_per_trial,
+            self.gpus_per_trial,
+            forwarded_env(),
+            self.hidden_env,
+            self.passed_env,
         )
         handle = Handle(job=job, slot=slot, backend=ref)
         self._running.append(handle)

@@ -103,6 +103,7 @@ def evaluate_model(
     items: dict[str, dict[str, int]] = {}
     samples: dict[str, dict[str, list[dict[str, Any]]]] = {}
     verdicts: dict[str, dict[str, list[int]]] = {}
+    info: dict[str, dict[str, dict[str, float]]] = {}
     for split in job.splits:
         t1 = time.perf_counter()
         report = evaluate_detailed(
@@ -118,8 +119,11 @@ def evaluate_model(
         items[split] = {name: r.items for name, r in report.tasks.items()}
         samples[split] = {name: r["samples"] for name, r in report.to_dict()["tasks"].items()}
         verdicts[split] = {name: [int(v) for v in r.verdicts] for name, r in report.tasks.items() if r.verdicts}
+        info[split] = {name: dict(r.info) for name, r in report.tasks.items() if r.info}
         timings[f"eval_{split}_s"] = time.perf_counter() - t1
     stats["items"], stats["samples"], stats["verdicts"] = items, samples, verdicts
+    if any(info.values()):
+        stats["task_info"] = info
     return out
 
 

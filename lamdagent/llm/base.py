@@ -75,11 +75,13 @@ class LLMClient(ABC):
         max_tokens: int | None = None,
         temperature: float | None = None,
         schema: dict[str, Any] | None = None,
+        seed: int | None = None,
     ) -> Completion:
         """The assistant's answer to a chat; None takes the configured value; temperature 0 is greedy.
 
         `schema` is the JSON schema the answer should follow: backends that can enforce it do, the others
-        ignore it (answers are validated by the caller either way).
+        ignore it (answers are validated by the caller either way). `seed`, where given, replaces the configured
+        sampling seed for this call (sampled judgments of one prompt need different seeds).
         """
 
     @abstractmethod

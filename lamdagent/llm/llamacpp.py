@@ -76,6 +76,7 @@ class LlamaCppClient(LLMClient):
         max_tokens: int | None = None,
         temperature: float | None = None,
         schema: dict[str, Any] | None = None,
+        seed: int | None = None,
     ) -> Completion:
         """Generation; a `schema` becomes a grammar, so the answer always parses and fits it."""
         extra: dict[str, Any] = {"response_format": {"type": "json_object", "schema": schema}} if schema else {}
@@ -83,7 +84,7 @@ class LlamaCppClient(LLMClient):
             messages,
             max_tokens=max_tokens or self.config.max_tokens,
             temperature=self.config.temperature if temperature is None else temperature,
-            seed=self.config.seed,
+            seed=self.config.seed if seed is None else seed,
             **extra,
         )
         return Completion(text, prompt_tokens, completion_tokens)

@@ -74,6 +74,7 @@ class LocalClient(LLMClient):
         max_tokens: int | None = None,
         temperature: float | None = None,
         schema: dict[str, Any] | None = None,
+        seed: int | None = None,
     ) -> Completion:
         """Greedy or sampled generation; `schema` is not enforced here (the policy uses `choose` instead)."""
         import torch
@@ -95,7 +96,7 @@ class LocalClient(LLMClient):
             eos_token_id=self.tokenizer.eos_token_id,
         )
         if sample:
-            torch.manual_seed(self.config.seed + self._calls)
+            torch.manual_seed(seed if seed is not None else self.config.seed + self._calls)
         self._calls += 1
         with torch.no_grad():
             out = self.model.generate(

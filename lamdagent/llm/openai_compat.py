@@ -101,6 +101,7 @@ class OpenAIClient(LLMClient):
         max_tokens: int | None = None,
         temperature: float | None = None,
         schema: dict[str, Any] | None = None,
+        seed: int | None = None,
     ) -> Completion:
         import openai
 
@@ -110,8 +111,8 @@ class OpenAIClient(LLMClient):
             kwargs["response_format"] = {"type": "json_schema", "json_schema": spec}
         elif schema is not None and self.config.structured_output == "json_object":
             kwargs["response_format"] = {"type": "json_object", "schema": schema}
-        if self.config.seed is not None:
-            kwargs["seed"] = self.config.seed
+        if seed is not None or self.config.seed is not None:
+            kwargs["seed"] = seed if seed is not None else self.config.seed
         if self.config.extra_body:
             kwargs["extra_body"] = self.config.extra_body
         where = redact_url(self.config.base_url) if self.config.base_url else "api.openai.com"

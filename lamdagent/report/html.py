@@ -457,6 +457,32 @@ def _decision_steps(decision: dict[str, Any] | None) -> str:
     )
 
 
+def _judge_section(run: RunInfo) -> str:
+    """Per model and judged task: the judge's agreement (Krippendorff's alpha) and cost; empty without a judge."""
+    rows = []
+    for model, splits in run.task_info.items():
+        for split, tasks in splits.items():
+            for task, info in tasks.items():
+                alpha = info.get("alpha")
+                shown = "-" if alpha is None or alpha != alpha else f"{alpha:.2f}"
+                flag = ' <span class="badge fallback">unreliable</span>' if info.get("unreliable") else ""
+                rows.append(
+                    f"<tr><td><code>{esc(model)}</code></td><td>{esc(split)}</td><td>{esc(task)}</td>"
+                    f"<td class='num'>{esc(shown)}{flag}</td><td class='num'>{int(info.get('judge_calls', 0))}</td>"
+                    f"<td class='num'>{int(info.get('judge_tokens', 0))}</td>"
+                    f"<td class='num'>{float(info.get('judge_seconds', 0)):.1f}</td></tr>"
+                )
+    if not rows:
+        return ""
+    head = "<tr><th>model</th><th>split</th><th>task</th><th>alpha</th><th>calls</th><th>tokens</th><th>s</th></tr>"
+    return (
+        '<section id="judge"><h2>LLM judge</h2><p class="hint">Agreement of the sampled judgments '
+        "(Krippendorff's alpha, 1 = always the same score) and what judging cost; cached judgments cost "
+        f'no calls.</p><div class="scroll"><table><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table></div>'
+        "</section>"
+    )
+
+
 def _memory(run: RunInfo) -> str:
     versions = run.memory_versions
     if not versions:
@@ -507,6 +533,7 @@ def render_report(run: RunInfo, pareto: tuple[str, str] | None = None) -> str:
             '<section id="trials"><h2>Trials</h2>',
             _trials_table(run),
             "</section>",
+            _judge_section(run),
             '<section id="decisions"><h2>Agent decisions</h2>',
             _decisions(run),
             "</section>",

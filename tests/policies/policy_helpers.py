@@ -174,6 +174,7 @@ class ScriptedClient(LLMClient):
         max_tokens: int | None = None,
         temperature: float | None = None,
         schema: dict[str, Any] | None = None,
+        seed: int | None = None,
     ) -> Completion:
         self.calls.append(messages)
         self.schemas.append(schema)

@@ -7,28 +7,19 @@ embedded GGUF, started as a subprocess and stopped after the module's tests.
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from conftest import free_port
 from policy_helpers import PREF, TRAIN, finished, make_pool, make_view
 
 from lamdagent.llm import LLMError, make_client
 from lamdagent.policies import make_policy
 from lamdagent.policies.llm import LLMPolicy
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def llm_policy(base_url: str, max_retries: int = 2, **llm: Any) -> LLMPolicy:
@@ -178,61 +169,6 @@ def test_openai_choose_matches_the_answer_and_gives_up_after_one_correction(fake
 
 
 # -- a real OpenAI-compatible server ----------------------------------------------------------------
-@pytest.fixture(scope="module")
-def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    pytest.importorskip(
-        "llama_cpp.server.app", reason="needs llama-cpp-python with its server: pip install 'lamdagent[llamacpp]'"
-    )
-    from lamdagent.models.embedded import gguf_path
-
-    port = free_port()
-    log = tmp_path_factory.mktemp("llama-server") / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            # one thread: on a busy 2-core runner llama.cpp's spinning threads slow each other down 3-5x
-            [
-                sys.executable,
-                "-m",
-                "llama_cpp.server",
-                "--model",
-                str(gguf_path()),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--n_ctx",
-                "4096",
-                "--n_threads",
-                "1",
-                "--verbose",
-                "False",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama.cpp server exited with {proc.returncode}: {log.read_text()[-2000:]}")
-            try:
-                urllib.request.urlopen(f"{url}/models", timeout=2).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"llama.cpp server did not start in 120 s: {log.read_text()[-2000:]}")
-                time.sleep(0.5)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @pytest.mark.slow
 def test_two_step_selection_and_memory_over_a_real_server(llama_server: str):
     pool = make_pool()
