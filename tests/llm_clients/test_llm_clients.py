@@ -92,8 +92,18 @@ def test_local_option_scores_match_an_unpadded_forward_pass(tiny_client: LocalCl
             logp = torch.log_softmax(model(torch.tensor([ids])).logits[0].float(), -1)
         expected = sum(float(logp[len(ids) - len(answer) - 1 + j, t]) for j, t in enumerate(answer))
         assert score == pytest.approx(expected, abs=1e-4)
+    # choices rank options by mean log-probability per token (the answer's end-of-turn marker counted), so a
+    # long option is not beaten for its length alone; `sum` ranks by the total
+    lengths = [len(tok(o + "<|im_end|>", add_special_tokens=False)["input_ids"]) for o in options]
+    mean = [s / n for s, n in zip(batched, lengths, strict=True)]
     choice = tiny_client.choose(QUESTION, options)
-    assert choice.index == max(range(3), key=lambda i: batched[i]) and choice.tokens > 0
+    assert choice.scores == pytest.approx(mean, abs=1e-3) and choice.tokens > 0
+    assert choice.index == max(range(3), key=lambda i: mean[i])
+    summed = LocalClient(
+        LocalConfig(backend="local", model=tiny_client.config.model, device="cpu", choice_scoring="sum")
+    )
+    by_sum = summed.choose(QUESTION, options)
+    assert by_sum.scores == pytest.approx(batched, abs=1e-3) and by_sum.index == max(range(3), key=lambda i: batched[i])
 
 
 def test_local_complete_counts_tokens_and_is_greedy_at_temperature_zero(tiny_client: LocalClient):
@@ -104,6 +114,9 @@ def test_local_complete_counts_tokens_and_is_greedy_at_temperature_zero(tiny_cli
     assert tiny_client.complete(QUESTION) == first
     sampled = {tiny_client.complete(QUESTION, max_tokens=6, temperature=1.5).text for _ in range(3)}
     assert len(sampled) > 1  # a random model sampled hot does not repeat itself
+    # a given seed fixes the draw: the same seed, the same sample (sampled judgments rely on it)
+    seeded = [tiny_client.complete(QUESTION, max_tokens=6, temperature=1.5, seed=s).text for s in (7, 7, 8, 9)]
+    assert seeded[0] == seeded[1] and len(set(seeded)) > 1
 
 
 @pytest.mark.slow
