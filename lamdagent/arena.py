@@ -16,6 +16,10 @@ mean over seeds with a 95% bootstrap interval of:
 A policy written `NAME+screenK` (e.g. `tpe+screen4`) proposes K candidates per trial and the lineage predictor
 runs the best predicted one (`policy.screen`); its fitting counts as the policy's seconds.
 
+With `surrogate=D`, pipelines up to depth D are allowed and those the table lacks (deeper than it was built,
+or not built yet) are answered by the lineage predictor and counted as `predicted`; without it the pool's
+`max_depth` (the table's) keeps every policy inside the table.
+
 With `bootstrap` (the default) each seed also sees its own resample of the evaluation items, so even a
 deterministic policy shows the spread that evaluation noise causes.
 """
@@ -93,6 +97,7 @@ class ArenaRun:
     noops: int
     failed: int
     fallbacks: int
+    predicted: int  # trials the surrogate answered (pipelines outside the table)
     agent_seconds: float
     virtual_seconds: float
     wall_seconds: float
@@ -141,7 +146,13 @@ def score_table(table: Table) -> TableScores:
 
 
 def arena_config(
-    table: Table, policy: str, seed: int, budget: int, bootstrap: bool, llm: Mapping[str, Any] | None = None
+    table: Table,
+    policy: str,
+    seed: int,
+    budget: int,
+    bootstrap: bool,
+    llm: Mapping[str, Any] | None = None,
+    surrogate: int = 0,
 ) -> RunConfig:
     """The run config of one arena run: the table's space, this policy and seed, `budget` trials; `llm`, where
     given, is the agent LLM of LLM-driven policies (else the space's)."""
@@ -167,12 +178,20 @@ def arena_config(
             f"arena: the fixed policy needs a pipeline; the space of {table.path} has none "
             "(give it `policy: {name: fixed, pipeline: [...]}`)"
         )
-    if space.get("max_depth") is None and table.header.max_depth:
+    if surrogate:
+        space["max_depth"] = surrogate  # deeper than the table: the surrogate answers what it lacks
+    elif space.get("max_depth") is None and table.header.max_depth:
         space["max_depth"] = table.header.max_depth  # the pool offers nothing the table cannot answer
     space.update(
         policy={"name": policy, **options},
         budget={"iterations": budget},
-        executor={"kind": "table", "path": str(table.path), "bootstrap": bootstrap, "seed": seed},
+        executor={
+            "kind": "table",
+            "path": str(table.path),
+            "bootstrap": bootstrap,
+            "seed": seed,
+            "surrogate": bool(surrogate),
+        },
         seed=seed,
     )
     try:
@@ -190,12 +209,13 @@ def run_one(
     bootstrap: bool,
     run_dir: Path,
     llm: Mapping[str, Any] | None = None,
+    surrogate: int = 0,
 ) -> ArenaRun:
     """One policy x seed as a real loop under the table executor (see the module docstring)."""
     started = time.perf_counter()
-    cfg = arena_config(table, policy, seed, budget, bootstrap, llm)
+    cfg = arena_config(table, policy, seed, budget, bootstrap, llm, surrogate)
     timed = TimedPolicy(make_policy(cfg.policy.name, cfg.policy.options(), seed))
-    executor = TableExecutor(table.path, bootstrap=bootstrap, seed=seed, table=table)
+    executor = TableExecutor(table.path, bootstrap=bootstrap, seed=seed, table=table, surrogate=bool(surrogate))
     loop = Loop.open(cfg, run_dir, policy=timed, executor=executor, observer=RunObserver())
     try:
         summary = loop.run()
@@ -215,7 +235,7 @@ def run_one(
     best_so_far, ends = [best], [0.0]
     clock = 0.0
     seen: set[str] = set(base_sigs.values())
-    duplicates = noops = failed = fallbacks = 0
+    duplicates = noops = failed = fallbacks = predicted = 0
     for t in sorted(run.trials, key=lambda t: t.id):
         sig = by_trial.get(t.id)
         canonical = spec_canonical(t.spec, models) if sig is not None else None
@@ -226,6 +246,7 @@ def run_one(
         if sig is not None:
             seen.add(sig)
         failed += t.state == "failed"
+        predicted += bool(t.timings.get("predicted"))
         fallbacks += bool(t.fallback)
         clock += float(t.timings.get("wall_s", 0.0)) if not t.cached else 0.0
         if t.state == "finished" and t.score is not None and math.isfinite(t.score) and t.score > incumbent[1]:
@@ -255,6 +276,7 @@ def run_one(
         duplicates=duplicates,
         noops=noops,
         failed=failed,
+        predicted=predicted,
         fallbacks=fallbacks,
         agent_seconds=timed.seconds,
         virtual_seconds=executor.elapsed_s,
@@ -321,6 +343,7 @@ def summarise(runs: list[ArenaRun], budget: int) -> dict[str, Any]:
             "duplicate_fraction": interval([r.duplicates / n for r, n in zip(mine, trials, strict=True)]),
             "noop_fraction": interval([r.noops / n for r, n in zip(mine, trials, strict=True)]),
             "failed_fraction": interval([r.failed / n for r, n in zip(mine, trials, strict=True)]),
+            "predicted_fraction": interval([r.predicted / n for r, n in zip(mine, trials, strict=True)]),
             "agent_seconds": interval([r.agent_seconds for r in mine]),
             "virtual_seconds": interval([r.virtual_seconds for r in mine]),
             "curve_trials": {
@@ -344,6 +367,7 @@ def run_arena(
     runs_dir: str | Path | None = None,
     progress: Callable[[ArenaRun], None] | None = None,
     llm: Mapping[str, Any] | None = None,
+    surrogate: int = 0,
 ) -> dict[str, Any]:
     """Every policy x seed (0..seeds-1) on the table; the summary, the table's best and every run, as JSON data.
 
@@ -364,7 +388,8 @@ def run_arena(
         root.mkdir(parents=True, exist_ok=True)
         for policy in policies:
             for seed in range(seeds):
-                run = run_one(table, scores, policy, seed, budget, bootstrap, root / f"{policy}-{seed}", llm)
+                run_dir = root / f"{policy}-{seed}"
+                run = run_one(table, scores, policy, seed, budget, bootstrap, run_dir, llm, surrogate)
                 runs.append(run)
                 if progress:
                     progress(run)

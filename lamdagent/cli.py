@@ -97,6 +97,12 @@ def _parser() -> argparse.ArgumentParser:
     ar.add_argument("--budget", type=int, default=20, help="trials per run")
     ar.add_argument("--no-bootstrap", action="store_true", help="score every seed on the recorded items alone")
     ar.add_argument("--agent-model", metavar="MODEL", help=AGENT_MODEL_HELP)
+    ar.add_argument(
+        "--surrogate",
+        type=int,
+        metavar="DEPTH",
+        help="allow pipelines up to DEPTH, answering those the table lacks with the lineage predictor (marked)",
+    )
     ar.add_argument("--out", help="folder for arena.json and arena.png (default: runs/arena-<table name>)")
     ar.add_argument("--json", action="store_true", help="print the result as JSON")
     return p
@@ -450,7 +456,14 @@ def cmd_arena(args: argparse.Namespace, console: Console) -> int:
 
     llm = agent_llm(args.agent_model) if args.agent_model else None
     result = run_arena(
-        args.table, policies, args.seeds, args.budget, bootstrap=not args.no_bootstrap, progress=progress, llm=llm
+        args.table,
+        policies,
+        args.seeds,
+        args.budget,
+        bootstrap=not args.no_bootstrap,
+        progress=progress,
+        llm=llm,
+        surrogate=args.surrogate or 0,
     )
     paths = write_outputs(result, out)
     if args.json:

@@ -147,3 +147,17 @@ def test_predict_reads_a_run_and_predicts_a_candidate(table, tmp_path, capsys):
         assert out["low"][task] <= value <= out["high"][task]
     assert main(["predict", str(run_dir), "--action", "sft(model=m404, data=tool_sft)"]) == 2
     assert "m404 is no model or dataset of" in capsys.readouterr().err
+
+
+def test_the_surrogate_answers_deeper_pipelines_and_marks_them(table):
+    """With a surrogate of depth 3 the policies may go one step past the table: those trials are predicted,
+    counted apart, and never written into the table."""
+    before = table.read_bytes()
+    result = run_arena(table, ["random"], seeds=2, budget=30, bootstrap=False, surrogate=3)
+    runs = result["runs"]
+    assert all(r["failed"] == 0 for r in runs)
+    assert sum(r["predicted"] for r in runs) > 0  # some depth-3 pipelines were drawn
+    assert 0 < result["policies"]["random"]["predicted_fraction"]["mean"] < 1
+    assert table.read_bytes() == before
+    plain = run_arena(table, ["random"], seeds=1, budget=30, bootstrap=False)
+    assert plain["runs"][0]["predicted"] == 0  # without it: inside the table, nothing made up

@@ -9,7 +9,9 @@ scores in the store and answers repeats from it), a finished job leaves a marker
 not a model: export and replay of a table run have nothing to copy.
 
 `elapsed_s` is a virtual clock: the recorded seconds of every job answered, so wall-clock budgets and curves
-against time behave as in the real run. A job outside the table fails with one line naming its signature.
+against time behave as in the real run. A job outside the table fails with one line naming its signature, unless
+`surrogate` is on: then the lineage predictor fitted on the table (`lamdagent.predict`) answers it, the result is
+marked `predicted`, and the made-up row lives in this executor only (never in the table).
 """
 
 from __future__ import annotations
@@ -42,6 +44,11 @@ class TableOptions(ExecutorOptions):
         description=f"The table file (JSONL or .jsonl.gz); unset: {DEFAULT_TABLE} in the benchmark folder",
     )
     bootstrap: bool = Field(default=False, description="Resample each task's per-item correctness, per seed")
+    surrogate: bool = Field(
+        default=False,
+        description="Answer a pipeline the table lacks with the lineage predictor's estimate, marked predicted "
+        "(never written to the table)",
+    )
     seed: int = Field(default=0, ge=0, description="Seed of the bootstrap: another seed, another resample")
 
 
@@ -60,6 +67,7 @@ class TableExecutor(Executor):
         seed: int = 0,
         parallel: int = 1,
         table: Table | None = None,
+        surrogate: bool = False,
     ) -> None:
         """`table`: an already loaded table (the arena shares one among its runs); else read on first use."""
         self.path = Path(path) if path else table.path if table else benchmarks_dir() / DEFAULT_TABLE
@@ -70,12 +78,14 @@ class TableExecutor(Executor):
         self._table: Table | None = table
         self._signatures: dict[str, str] = {}  # model id -> signature, as jobs finish
         self._done: list[Handle] = []
+        self.surrogate = surrogate
+        self._predicted: dict[str, TableRow] = {}  # rows the surrogate made up, by signature (this run only)
 
     @classmethod
     def create(cls, options: Any) -> TableExecutor:
         if options.path is not None and not Path(options.path).is_file():
             raise LamdagentError(f"executor.path: table {options.path} not found; give the path of a pipeline table")
-        return cls(options.path, options.bootstrap, options.seed, options.parallel)
+        return cls(options.path, options.bootstrap, options.seed, options.parallel, surrogate=options.surrogate)
 
     @property
     def table(self) -> Table:
@@ -108,7 +118,9 @@ class TableExecutor(Executor):
             return JobResult(ok=True, output_model=job.model_id, timings={"wall_s": time.perf_counter() - t0})
         try:
             signature, noop = self.signature(job)
-            row = self.table.row(signature)
+            row = self.table.row(signature) or self._predicted.get(signature)
+            if row is None and self.surrogate and job.spec is not None:
+                row = self._predicted[signature] = self._surrogate_row(job, signature)
             if row is None:
                 raise LamdagentError(f"no row for the pipeline {signature}")
             validation, test = self._metrics(row, job)
@@ -134,6 +146,8 @@ class TableExecutor(Executor):
         recorded = {split: {t: v for t, v in row.items.get(split, {}).items() if t in names} for split in job.splits}
         stats["items"] = {split: {t: len(v) for t, v in tasks.items()} for split, tasks in recorded.items()}
         stats["verdicts"] = recorded  # as the worker reports them (the recorded ones; the bootstrap moves scores)
+        if signature in self._predicted:
+            stats["predicted"] = 1.0  # numeric, so the loop keeps it with the trial's timings
         if noop:
             stats["noop_of"] = signature  # the spec returns this input unchanged
         if row.peak_rss_mb is not None:
@@ -148,6 +162,42 @@ class TableExecutor(Executor):
             stats=stats,
             reused_model=reused,
         )
+
+    def _surrogate_row(self, job: Job, signature: str) -> TableRow:
+        """A made-up row for a pipeline the table lacks: the lineage predictor's scores on both splits, the mean
+        recorded seconds of the action, no items (so no bootstrap moves it)."""
+        from lamdagent.predict import node_of
+
+        assert job.spec is not None
+        parents, data = [], []
+        for value in job.inputs.values():
+            for ref in value if isinstance(value, tuple) else (value,):
+                if isinstance(ref, ModelRef):
+                    parents.append(self._ref_signature(ref, job.store_root))
+                else:
+                    data.append(ref.id)
+        node = node_of(job.spec.action, job.spec.params, parents, data, signature)
+        scores: dict[str, dict[str, dict[str, float]]] = {}
+        for split, predictor in surrogate(self.table).items():
+            predicted = predictor.predict(node).scores
+            scores[split] = {t: {self.table.primary_metric(t): v} for t, v in predicted.items()}
+        same = [r for r in self.table.rows.values() if r.action == job.spec.action] or list(self.table.rows.values())
+        seconds = {k: sum(r.seconds.get(k, 0.0) for r in same) / len(same) for k in ("action", "eval")}
+        depth = 1 + max((self._depth(p) for p in parents), default=0)
+        return TableRow(
+            signature=signature,
+            parents=parents,
+            depth=depth,
+            action=job.spec.action,
+            params=job.spec.params,
+            scores=scores,
+            seconds=seconds,
+            versions={"predicted": "lamdagent.predict"},
+        )
+
+    def _depth(self, signature: str) -> int:
+        row = self.table.row(signature) or self._predicted.get(signature)
+        return row.depth if row else 0
 
     def _metrics(self, row: TableRow, job: Job) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
         tasks = [t.name for t in job.tasks]
@@ -251,3 +301,20 @@ def _relation(action: str, parents: list[ModelRef]) -> str:
     from lamdagent.actions.base import ACTIONS
 
     return ACTIONS.get(action).relation if action in ACTIONS else ("merge" if len(parents) > 1 else "finetune")
+
+
+_SURROGATES: dict[tuple[str, int], dict[str, Any]] = {}  # (table path, rows) -> split -> fitted predictor
+
+
+def surrogate(table: Table) -> dict[str, Any]:
+    """Lineage predictors fitted on a table's rows, one per split; fitted once per table and shared."""
+    from lamdagent.predict import LineagePredictor, table_lineage
+
+    key = (str(table.path), len(table.rows))
+    if key not in _SURROGATES:
+        fitted = {}
+        for split in ("validation", "test"):
+            nodes, verdicts, scores = table_lineage(table, split)
+            fitted[split] = LineagePredictor().fit(nodes, verdicts, scores)
+        _SURROGATES[key] = fitted
+    return _SURROGATES[key]
