@@ -55,33 +55,21 @@ FINETUNE = ("sft", "dpo")
 
 def run_config(base: Path, budget: int, seed: int) -> dict[str, Any]:
     """The tiny search: one optimiser step per training, four evaluation items per split, all three kinds."""
+    from lamdagent.models.tiny import tiny_run_config
+
     train = {"max_steps": 1, "batch_size": 4, "max_length": 512}
-    return {
-        "base_models": [str(base)],
-        "datasets": [
-            {"name": "tool_sft", "kind": "sft", "source": "builtin:tool_use", "size": 8},
-            {"name": "tool_pref", "kind": "preference", "source": "builtin:tool_use", "size": 8},
-        ],
-        "tasks": [
-            {
-                "name": "tool_use",
-                "source": "builtin:tool_use",
-                "weight": 1.0,
-                "options": {"val_size": 4, "test_size": 4, "max_new_tokens": 8},
-            }
-        ],
-        "actions": ["sft", "dpo", "linear"],
-        "params": {"sft": dict(train), "dpo": dict(train)},
-        "grids": {
+    return tiny_run_config(
+        base,
+        actions=["sft", "dpo", "linear"],
+        params={"sft": dict(train), "dpo": dict(train)},
+        grids={
             "sft": {"learning_rate": [1e-4, 1e-3]},
             "dpo": {"beta": [0.1, 0.5]},
             "linear": {"weight": [0.3, 0.5, 0.7]},
         },
-        "policy": {"name": "random"},
-        "budget": {"iterations": budget},
-        "eval": {"batch_size": 8},
-        "seed": seed,
-    }
+        budget={"iterations": budget},
+        seed=seed,
+    )
 
 
 # -- reading the run from outside --------------------------------------------------------------------------

@@ -15,31 +15,10 @@ TESTS = Path(__file__).resolve().parent
 
 
 def tiny_config(base: Path, **over: Any) -> dict[str, Any]:
-    """A run config that takes seconds per trial on the tiny random Llama: SFT and preference data from the
-    built-in tool-use suite, one SFT step, four evaluation items per split; `over` replaces top-level keys."""
-    cfg: dict[str, Any] = {
-        "base_models": [str(base)],
-        "datasets": [
-            {"name": "tool_sft", "kind": "sft", "source": "builtin:tool_use", "size": 8},
-            {"name": "tool_pref", "kind": "preference", "source": "builtin:tool_use", "size": 8},
-        ],
-        "tasks": [
-            {
-                "name": "tool_use",
-                "source": "builtin:tool_use",
-                "weight": 1.0,
-                "options": {"val_size": 4, "test_size": 4, "max_new_tokens": 8},
-            },
-        ],
-        "actions": ["sft", "linear"],
-        "params": {"sft": {"max_steps": 1, "batch_size": 4, "max_length": 256}},
-        "grids": {"sft": {"learning_rate": [1e-4, 1e-3]}, "linear": {"weight": [0.3, 0.5, 0.7]}},
-        "policy": {"name": "random"},
-        "budget": {"iterations": 2},
-        "eval": {"batch_size": 8},
-    }
-    cfg.update(over)
-    return cfg
+    """The tiny run config (`lamdagent.models.tiny.tiny_run_config`); `over` replaces top-level keys."""
+    from lamdagent.models.tiny import tiny_run_config
+
+    return tiny_run_config(base, **over)
 
 
 def sample_run() -> ModuleType:

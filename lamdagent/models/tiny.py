@@ -8,6 +8,7 @@ Its answers are noise; never report its scores as results.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 def make_tiny_llama(out: str | Path, tokenizer_dir: str | Path | None = None, seed: int = 0) -> Path:
@@ -38,3 +39,32 @@ def make_tiny_llama(out: str | Path, tokenizer_dir: str | Path | None = None, se
     LlamaForCausalLM(config).save_pretrained(out, safe_serialization=True)
     tok.save_pretrained(out)
     return out
+
+
+def tiny_run_config(base: Path, **over: Any) -> dict[str, Any]:
+    """A run config that takes seconds per trial on the tiny random Llama (tests and benches): SFT and
+    preference data from the built-in tool-use suite, one optimiser step, four evaluation items per split;
+    `over` replaces top-level keys."""
+    cfg: dict[str, Any] = {
+        "base_models": [str(base)],
+        "datasets": [
+            {"name": "tool_sft", "kind": "sft", "source": "builtin:tool_use", "size": 8},
+            {"name": "tool_pref", "kind": "preference", "source": "builtin:tool_use", "size": 8},
+        ],
+        "tasks": [
+            {
+                "name": "tool_use",
+                "source": "builtin:tool_use",
+                "weight": 1.0,
+                "options": {"val_size": 4, "test_size": 4, "max_new_tokens": 8},
+            },
+        ],
+        "actions": ["sft", "linear"],
+        "params": {"sft": {"max_steps": 1, "batch_size": 4, "max_length": 256}},
+        "grids": {"sft": {"learning_rate": [1e-4, 1e-3]}, "linear": {"weight": [0.3, 0.5, 0.7]}},
+        "policy": {"name": "random"},
+        "budget": {"iterations": 2},
+        "eval": {"batch_size": 8},
+    }
+    cfg.update(over)
+    return cfg
