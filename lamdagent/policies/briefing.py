@@ -187,7 +187,10 @@ class Briefing:
         elif t.state == "running":
             outcome = "running"
         else:
+            broken = self.view.violations.get(t.output_model or "")
             score = "" if t.score is None else f", objective {t.score:.3f}"
+            if broken:  # in words: an infeasible model's penalised score (-1.09) means nothing to a reader
+                score = ", breaks the constraint " + " and ".join(broken)
             outcome = f"{self.name(t.output_model or '')}{score}"
         return f"- #{t.id} {self.spec(t.spec)} -> {outcome}"
 

@@ -52,6 +52,11 @@ def test_per_task_changes_intervals_and_broken_constraints_in_words():
     line = brief.task_line(m2)
     assert "(-0.200 vs M1, +0.100 vs M0)" in line
     assert line.endswith("| breaks the constraint instruction_following.acc = 0.1 < base - 0.01 = 0.29")
+    trial = next(t for t in brief.view.history if t.output_model == m2)
+    assert brief.trial(trial).endswith(
+        "-> M2, breaks the constraint instruction_following.acc = 0.1 < base - 0.01 = 0.29"
+    )
+    assert "objective" not in brief.trial(trial)
 
 
 def test_the_tries_table_counts_failures_best_change_and_cost():
