@@ -2,6 +2,7 @@
 
 On CPU, training runs in fp32: TRL's bf16 default was measured about 8x slower there, and activation
 checkpointing bought nothing at these lengths. On a GPU, bf16 with checkpointing (memory for larger bases).
+Torch threads follow the cores that other work leaves free (`set_threads`).
 """
 
 from __future__ import annotations
@@ -33,11 +34,36 @@ def pick_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def busy_cores(sample_s: float = 0.25) -> float:
+    """How many cores other work keeps busy now (Linux `/proc/stat`, sampled over `sample_s`); 0 elsewhere."""
+    import time
+
+    def ticks() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields), idle
+
+    try:
+        total0, idle0 = ticks()
+        time.sleep(sample_s)
+        total1, idle1 = ticks()
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    elapsed = total1 - total0
+    if elapsed <= 0:
+        return 0.0
+    return (os.cpu_count() or 1) * (1.0 - (idle1 - idle0) / elapsed)
+
+
 def set_threads() -> int:
-    """Use every available core for torch's intra-op pool; returns the count."""
+    """Threads for torch's intra-op pool: `LAMDAGENT_THREADS` when set, else the cores not kept busy by other
+    work. Two threads on a core another job is using ran up to 10x slower than one here, so a trial on a
+    shared machine (or beside another trial) takes what is free, never less than one; returns the count."""
     import torch
 
     cores = cpu_cores()
+    if not os.environ.get("LAMDAGENT_THREADS") and cores > 1:
+        cores = max(1, min(cores, round(cores - busy_cores())))
     torch.set_num_threads(cores)
     return cores
 
