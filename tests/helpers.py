@@ -6,12 +6,20 @@ Importable as `helpers` from any test (pytest puts `tests/`, the folder of the r
 from __future__ import annotations
 
 import importlib.util
+import socket
 import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 TESTS = Path(__file__).resolve().parent
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on (for a test server, or a refused connection)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def tiny_config(base: Path, **over: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from conftest import free_port
+from helpers import free_port
 from policy_helpers import PREF, TRAIN, finished, make_pool, make_view
 
 from lamdagent.llm import LLMError, make_client
@@ -175,7 +175,8 @@ def test_two_step_selection_and_memory_over_a_real_server(llama_server: str):
     view = make_view(pool, memory="Nothing tried yet.")
 
     # with the server's JSON-schema grammar, even the 135M model answers validly
-    [prop] = llm_policy(llama_server, structured_output="json_object", max_tokens=64).propose(view)
+    # (the rationale comes first, so the answer needs room for a sentence before the choice)
+    [prop] = llm_policy(llama_server, structured_output="json_object", max_tokens=256).propose(view)
     assert not prop.fallback and prop.llm_tokens > 0
     assert prop.spec.spec_hash() not in view.seen_hashes and prop.spec.action in (TRAIN, PREF)
 
