@@ -12,7 +12,8 @@ not exist yet has a prediction at once (the cold start): its embedding is the ri
 A task's score is read from the predicted item probabilities through a per-task straight line fitted on the
 observed models (for accuracy tasks the line is the identity; for a metric counted over instructions rather
 than prompts it is not). The interval is the spread of an ensemble fitted on bootstrap resamples of the
-observed models, widened by the in-sample error of the score line (which holds the item-sampling noise).
+observed models, widened by the in-sample error of the score line and by the binomial noise of a score
+measured on the task's items (a real measurement of the model would move by whole items).
 
 Baselines for comparison (`bench/predictor.py`): `parent` (the input's score, or the mix-weighted inputs'
 scores of a merge), `mean-parents` (their plain mean) and `mf` (the same factorisation without lineage, which
@@ -229,7 +230,9 @@ class LineagePredictor:
         for task, values in per_fit.items():
             centre = per_fit[task][0]
             spread = statistics.pstdev(values) if len(values) > 1 else 0.0
-            half = z * math.sqrt(spread**2 + self.residual.get(task, 0.0) ** 2)
+            p = min(1.0, max(0.0, centre))
+            sampling = p * (1 - p) / max(1, self._columns[task][1])  # a measured score moves by whole items too
+            half = z * math.sqrt(spread**2 + self.residual.get(task, 0.0) ** 2 + sampling)
             scores[task] = min(1.0, max(0.0, centre))
             low[task], high[task] = max(0.0, centre - half), min(1.0, centre + half)
         return Prediction(scores, low, high, self.coverage)
