@@ -26,8 +26,11 @@ deterministic policy shows the spread that evaluation noise causes.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import random
+import shutil
 import statistics
 import tempfile
 import time
@@ -284,6 +287,30 @@ def run_one(
     )
 
 
+def _journal_runs(path: Path, settings: Mapping[str, Any]) -> dict[tuple[str, int], ArenaRun]:
+    """The runs a journal holds under these settings (others are kept in the file but not reused)."""
+    out: dict[tuple[str, int], ArenaRun] = {}
+    if not path.is_file():
+        return out
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+            if entry.get("settings") == dict(settings):
+                run = ArenaRun(**entry["run"])
+                out[(run.policy, run.seed)] = run
+        except (ValueError, TypeError, KeyError):
+            continue  # a line cut by a kill: that run is made again
+    return out
+
+
+def _append_journal(path: Path, settings: Mapping[str, Any], run: ArenaRun) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as f:
+        f.write(json.dumps({"settings": dict(settings), "run": asdict(run)}) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def _minus(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else a - b
 
@@ -368,10 +395,13 @@ def run_arena(
     progress: Callable[[ArenaRun], None] | None = None,
     llm: Mapping[str, Any] | None = None,
     surrogate: int = 0,
+    journal: str | Path | None = None,
 ) -> dict[str, Any]:
     """Every policy x seed (0..seeds-1) on the table; the summary, the table's best and every run, as JSON data.
 
-    Run directories go to a temporary folder, removed at the end, unless `runs_dir` keeps them.
+    Run directories go to a temporary folder, removed at the end, unless `runs_dir` keeps them. With `journal`
+    (a JSONL file), each finished run is appended to it at once and a run already there under the same
+    settings is read back instead of run again: a long arena (an LLM agent over many seeds) resumes after a stop.
     """
     if seeds < 1 or budget < 1:
         raise LamdagentError("arena: --seeds and --budget must be at least 1")
@@ -383,13 +413,22 @@ def run_arena(
     scores = score_table(table)
     runs: list[ArenaRun] = []
     started = time.perf_counter()
+    settings: dict[str, Any] = {"table_rows": len(table.rows), "budget": budget, "bootstrap": bootstrap}
+    settings |= {"surrogate": surrogate, "llm": dict(llm) if llm else None}
+    done = _journal_runs(Path(journal), settings) if journal else {}
     with tempfile.TemporaryDirectory(prefix="lamdagent-arena-") as tmp:
         root = Path(runs_dir) if runs_dir else Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
         for policy in policies:
             for seed in range(seeds):
-                run_dir = root / f"{policy}-{seed}"
-                run = run_one(table, scores, policy, seed, budget, bootstrap, run_dir, llm, surrogate)
+                run = done.get((policy, seed))
+                if run is None:
+                    run_dir = root / f"{policy}-{seed}"
+                    if run_dir.exists():  # a run a stop cut short: it starts again from nothing
+                        shutil.rmtree(run_dir)
+                    run = run_one(table, scores, policy, seed, budget, bootstrap, run_dir, llm, surrogate)
+                    if journal:
+                        _append_journal(Path(journal), settings, run)
                 runs.append(run)
                 if progress:
                     progress(run)

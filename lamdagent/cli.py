@@ -464,6 +464,7 @@ def cmd_arena(args: argparse.Namespace, console: Console) -> int:
         progress=progress,
         llm=llm,
         surrogate=args.surrogate or 0,
+        journal=out / "arena-runs.jsonl",
     )
     paths = write_outputs(result, out)
     if args.json:

@@ -161,3 +161,27 @@ def test_the_surrogate_answers_deeper_pipelines_and_marks_them(table):
     assert table.read_bytes() == before
     plain = run_arena(table, ["random"], seeds=1, budget=30, bootstrap=False)
     assert plain["runs"][0]["predicted"] == 0  # without it: inside the table, nothing made up
+
+
+def test_a_journal_lets_a_stopped_arena_resume_without_running_again(table, tmp_path, monkeypatch):
+    import lamdagent.arena as arena
+
+    journal = tmp_path / "arena-runs.jsonl"
+    first = run_arena(table, ["random", "tpe"], seeds=2, budget=3, journal=journal)
+    lines = journal.read_text().splitlines()
+    assert len(lines) == 4
+    journal.write_text("\n".join(lines[:3]) + "\n" + lines[3][:40])  # the last run cut by a kill
+    ran: list[tuple[str, int]] = []
+    real = arena.run_one
+
+    def counting(table_, scores, policy, seed, *rest):
+        ran.append((policy, seed))
+        return real(table_, scores, policy, seed, *rest)
+
+    monkeypatch.setattr(arena, "run_one", counting)
+    again = run_arena(table, ["random", "tpe"], seeds=2, budget=3, journal=journal)
+    assert ran == [("tpe", 1)]  # only the run the kill cut off
+    assert again["runs"][:3] == first["runs"][:3] and again["policies"]["random"] == first["policies"]["random"]
+    ran.clear()
+    run_arena(table, ["random"], seeds=1, budget=4, journal=journal)  # other settings: nothing reused
+    assert ran == [("random", 0)]
