@@ -238,6 +238,16 @@ def test_agent_model_flag_picks_the_backend_by_the_model_kind(tmp_path, capsys):
     assert "--agent-model: " in capsys.readouterr().err
 
 
+def test_every_example_config_loads():
+    from pathlib import Path
+
+    examples = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.yaml"))
+    assert len(examples) >= 4
+    for path in examples:
+        cfg = load_config(path)
+        assert cfg.tasks and cfg.policy.name, path
+
+
 def test_executor_flag_takes_a_table_path(capsys):
     assert cli_main(["config", "--executor", "table:bench/t.jsonl.gz", "--policy", "random"]) == 0
     executor = yaml.safe_load(capsys.readouterr().out)["executor"]
