@@ -189,6 +189,36 @@ def steps_of(pipelines: list[Any], base_ids: list[str]) -> list[dict[str, Any]]:
     return steps
 
 
+def needed(pipelines: list[Any], have: set[str]) -> list[Any]:
+    """The pipelines a table lacks, with every pipeline they take as an input (in the enumeration's order, which
+    puts inputs first), re-indexed so that `inputs` point into the returned list."""
+    from dataclasses import replace
+
+    keep: set[int] = set()
+    todo = [p.index for p in pipelines if p.signature not in have and p.depth > 0]
+    while todo:
+        i = todo.pop()
+        if i in keep:
+            continue
+        keep.add(i)
+        for value in pipelines[i].inputs.values():
+            if not isinstance(value, str):
+                todo += list(value) if isinstance(value, tuple) else [value]
+    keep |= {p.index for p in pipelines if p.depth == 0}
+    old_to_new = {old: new for new, old in enumerate(sorted(keep))}
+
+    def moved(value: Any) -> Any:
+        if isinstance(value, str):
+            return value
+        return tuple(old_to_new[v] for v in value) if isinstance(value, tuple) else old_to_new[value]
+
+    return [
+        replace(p, index=old_to_new[p.index], inputs={k: moved(v) for k, v in p.inputs.items()})
+        for p in pipelines
+        if p.index in keep
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--space", default=str(REPO / "benchmarks" / "pipebench-space.yaml"))
@@ -221,6 +251,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     run_dir = Path(args.run_dir)
     resume = (run_dir / Ledger.FILENAME).is_file()
+    if not resume and Path(args.table).is_file():
+        # a new run directory beside a table that has rows (another machine, a lost run dir): build only the
+        # pipelines the table lacks, and the ones those need as inputs
+        from lamdagent.benchmarks.table import read_table
+
+        have = set(read_table(args.table).rows)
+        pipelines = needed(pipelines, have)
+        steps = steps_of(pipelines, base_ids(space.base_models))
+        print(f"the table has {len(have)} rows: {len(steps)} trials to run, inputs included")
     used = 0
     if resume:
         with Ledger(run_dir) as ledger:
