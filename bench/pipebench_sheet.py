@@ -118,12 +118,58 @@ def sheet(path: Path, top: int) -> str:
     return "\n".join(out)
 
 
+def plot(path: Path, out: Path) -> Path:
+    """Validation against test per row for each task (colour: depth), and the objective's two splits."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lamdagent.arena import score_table
+    from lamdagent.benchmarks.table import read_table
+
+    table = read_table(path)
+    tasks = sorted({t for r in table.rows.values() for t in r.scores.get("validation", {})})
+    fig, axes = plt.subplots(1, len(tasks) + 1, figsize=(4.2 * (len(tasks) + 1), 4))
+    colours = {0: "black", 1: "tab:blue", 2: "tab:orange", 3: "tab:green"}
+    for ax, task in zip(axes, tasks, strict=False):
+        for r in table.rows.values():
+            metric = table.primary_metric(task, r.scores["validation"].get(task))
+            v = r.scores.get("validation", {}).get(task, {}).get(metric)
+            t = r.scores.get("test", {}).get(task, {}).get(metric)
+            if v is not None and t is not None:
+                ax.scatter(v, t, s=18, color=colours.get(r.depth, "grey"), alpha=0.7)
+        ax.plot([0, 1], [0, 1], color="grey", linewidth=0.5)
+        ax.set_title(task)
+        ax.set_xlabel("validation")
+        ax.set_ylabel("test")
+    scores = score_table(table)
+    both = [s for s in scores.validation if s in scores.test]
+    ax = axes[-1]
+    ax.scatter([scores.validation[s] for s in both], [scores.test[s] for s in both], s=18, alpha=0.7,
+               c=[colours.get(table.rows[s].depth, "grey") for s in both])  # fmt: skip
+    ax.set_title("objective (infeasible: below 0)")
+    ax.set_xlabel("validation")
+    ax.set_ylabel("test")
+    for depth, colour in colours.items():
+        ax.scatter([], [], color=colour, label=f"depth {depth}")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle(f"{table.header.name}: {len(table.rows)} pipelines")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("table", nargs="?", default=str(REPO / "benchmarks" / "pipebench-smollm2.jsonl.gz"))
     p.add_argument("--top", type=int, default=8, help="best pipelines listed")
+    p.add_argument("--plot", help="also draw validation against test per row into this PNG")
     args = p.parse_args(argv)
     print(sheet(Path(args.table), args.top))
+    if args.plot:
+        print(f"\n![validation against test]({plot(Path(args.table), Path(args.plot))})")
     return 0
 
 
