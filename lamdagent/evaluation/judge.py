@@ -57,7 +57,8 @@ SINGLE = """[Conversation]
 {criteria}
 
 Grade the answer from 1 to {scale}. 1 means {lowest}. {scale} means {highest}.
-Reply with one line only: "Score: N", where N is an integer from 1 to {scale}."""
+Reply with the score only: "Score: N", where N is an integer from 1 to {scale} (or {{"score": N}} when asked
+for JSON)."""
 PAIR = """[Conversation]
 {conversation}
 
@@ -70,7 +71,8 @@ PAIR = """[Conversation]
 [Criteria]
 {criteria}
 
-Which answer is better by the criteria? Reply with one line only: "Winner: A", "Winner: B" or "Winner: tie"."""
+Which answer is better by the criteria? Reply with the verdict only: "Winner: A", "Winner: B" or "Winner: tie"
+(or {{"winner": "A"}}, "B" or "tie", when asked for JSON)."""
 _SCORE = re.compile(r"score\s*[:=]?\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
 _WINNER = re.compile(r"winner\s*[:=]?\s*(a|b|tie)\b", re.IGNORECASE)
 
@@ -301,34 +303,42 @@ class JudgeTask(Task):
                 conversation=conversation, answer=answer, reference=ref, criteria=o.criteria, scale=o.scale,
                 lowest=LOWEST, highest=HIGHEST,
             )  # fmt: skip
-            text, used, fresh = self._ask(prompt, sample)
-            match = _SCORE.search(text)
-            if match is None or not 1 <= float(match.group(1)) <= o.scale:
+            schema = _object("score", {"type": "integer", "enum": list(range(1, o.scale + 1))})
+            text, used, fresh = self._ask(prompt, sample, schema)
+            value = _verdict(text, "score", _SCORE)
+            try:
+                score = float(value) if value is not None else None
+            except ValueError:
+                score = None
+            if score is None or not 1 <= score <= o.scale:
                 return None, used, fresh
-            return (float(match.group(1)) - 1) / (o.scale - 1), used, fresh
+            return (score - 1) / (o.scale - 1), used, fresh
         outcomes, used_all, fresh_all = [], 0, 0
+        pair_schema = _object("winner", {"type": "string", "enum": ["A", "B", "tie"]})
         for first, second, mine in ((answer, reference or "", "a"), (reference or "", answer, "b")):
             prompt = PAIR.format(conversation=conversation, first=first, second=second, criteria=o.criteria)
-            text, used, fresh = self._ask(prompt, sample)
+            text, used, fresh = self._ask(prompt, sample, pair_schema)
             used_all, fresh_all = used_all + used, fresh_all + fresh
-            match = _WINNER.search(text)
-            if match is None:
+            winner = _verdict(text, "winner", _WINNER)
+            if winner is None or str(winner).lower() not in ("a", "b", "tie"):
                 return None, used_all, fresh_all
-            outcomes.append("tie" if match.group(1).lower() == "tie" else match.group(1).lower() == mine)
+            outcomes.append("tie" if str(winner).lower() == "tie" else str(winner).lower() == mine)
         if outcomes == [True, True]:
             return 1.0, used_all, fresh_all
         if outcomes == [False, False]:
             return 0.0, used_all, fresh_all
         return 0.5, used_all, fresh_all  # a tie, or the orders disagree (position bias)
 
-    def _ask(self, prompt: str, sample: int) -> tuple[str, int, int]:
-        """The judge's answer to a prompt (cached); a failed call is an empty answer, never an error."""
+    def _ask(self, prompt: str, sample: int, schema: dict[str, Any] | None = None) -> tuple[str, int, int]:
+        """The judge's answer to a prompt (cached); a failed call is an empty answer, never an error. The
+        `schema` of the verdict is enforced where the backend can (a llama.cpp grammar, structured output), so
+        even a small judge answers in form; elsewhere the one-line verdict is parsed from the text."""
         from lamdagent.llm.base import LLMError, make_client
 
         settings = {k: v for k, v in sorted(self.options.judge.items()) if v is not None}
-        key = hashlib.sha256(
-            json.dumps([settings, self.options.temperature, self.options.judge_max_tokens, prompt, sample]).encode()
-        ).hexdigest()
+        o = self.options
+        asked = [settings, o.temperature, o.judge_max_tokens, schema, prompt, sample]
+        key = hashlib.sha256(json.dumps(asked).encode()).hexdigest()
         if self._cache is None:
             self._cache = JudgeCache()
         hit = self._cache.get(key)
@@ -341,12 +351,31 @@ class JudgeTask(Task):
                 [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}],
                 max_tokens=self.options.judge_max_tokens,
                 temperature=self.options.temperature,
+                schema=schema,
                 seed=self.options.seed * 1000 + sample,  # each sample its own draw, the same one on a re-run
             )
         except (LLMError, LamdagentError) as exc:
             return f"(judge failed: {exc})", 0, 1
         self._cache.put(key, answer.text, answer.tokens)
         return answer.text, answer.tokens, 1
+
+
+def _object(key: str, value_schema: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "properties": {key: value_schema}, "required": [key], "additionalProperties": False}
+
+
+def _verdict(text: str, key: str, line: re.Pattern[str]) -> Any:
+    """The verdict in an answer: `{"key": value}` JSON (a constrained judge) or the one-line form; None if neither."""
+    start = text.find("{")
+    if start != -1:
+        try:
+            obj = json.JSONDecoder().raw_decode(text, start)[0]
+            if isinstance(obj, dict) and key in obj:
+                return obj[key]
+        except ValueError:
+            pass
+    match = line.search(text)
+    return match.group(1) if match else None
 
 
 def _conversation(turns: list[str], answers: list[str]) -> str:

@@ -20,10 +20,12 @@ class Judge:
     def __init__(self, reply: Any) -> None:
         self.reply = reply
         self.calls: list[tuple[str, int | None, float | None]] = []
+        self.schemas: list[Any] = []
 
     def complete(self, messages, max_tokens=None, temperature=None, schema=None, seed=None) -> Completion:
         prompt = messages[-1]["content"]
         self.calls.append((prompt, seed, temperature))
+        self.schemas.append(schema)
         answer = self.reply(prompt, seed)
         if isinstance(answer, Exception):
             raise answer
@@ -57,6 +59,20 @@ def test_single_mode_averages_samples_shows_criteria_and_reference(tmp_path):
     assert "[Reference answer]" in prompt and "10 means the answer fully does what was asked" in prompt
     assert [seed for _, seed, _ in judge.calls[:3]] == [0, 1, 2]  # each sample its own draw
     assert all(temperature == 0.7 for _, _, temperature in judge.calls)
+
+
+def test_the_verdict_schema_is_asked_for_and_json_verdicts_parse(tmp_path):
+    """A backend that enforces the schema (llama.cpp's grammar) answers {"score": N}, even a 135M judge."""
+    judge = Judge(lambda prompt, seed: '{ "score": 4}')
+    t = task(tmp_path, judge, samples=1, scale=5, val_size=1)
+    [item] = t.items("validation")
+    assert t.judge([(item, item.extra["turns"][:1], ["x"])])["metrics"]["score"] == pytest.approx(0.75)
+    assert judge.schemas[0]["properties"]["score"]["enum"] == [1, 2, 3, 4, 5]
+    pair = Judge(lambda prompt, seed: '{"winner": "tie"}')
+    (tmp_path / "p").mkdir()
+    t = task(tmp_path / "p", pair, samples=1, val_size=1, mode="pairwise")
+    assert t.judge([(item, item.extra["turns"][:1], ["x"])])["metrics"]["score"] == 0.5
+    assert pair.schemas[0]["properties"]["winner"]["enum"] == ["A", "B", "tie"]
 
 
 def test_unparsable_or_failing_judgments_are_counted_not_fatal(tmp_path):
