@@ -104,8 +104,9 @@ class JudgeOptions(SizedTaskOptions):
 def krippendorff_alpha(units: list[list[float]]) -> float | None:
     """Krippendorff's alpha (interval metric) over units rated by several raters (here: sampled judgments).
 
-    Units with fewer than two ratings are left out; None when fewer than two ratings can be paired; 1.0 when
-    every rating is the same (no disagreement to measure).
+    Units with fewer than two ratings are left out. None when fewer than two ratings can be paired, and when
+    every rating is the same: a judge that gives one score to everything agrees with itself perfectly and
+    says nothing, so it is flagged rather than called reliable.
     """
     units = [u for u in units if len(u) >= 2]
     values = [v for u in units for v in u]
@@ -115,7 +116,7 @@ def krippendorff_alpha(units: list[list[float]]) -> float | None:
     observed = sum(sum((a - b) ** 2 for a in u for b in u) / (len(u) - 1) for u in units) / n
     expected = sum((a - b) ** 2 for a in values for b in values) / (n * (n - 1))
     if expected == 0:
-        return 1.0
+        return None
     return 1.0 - observed / expected
 
 

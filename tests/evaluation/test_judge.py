@@ -40,10 +40,11 @@ def task(tmp_path: Path, judge: Judge, **options: Any) -> JudgeTask:
 
 
 def test_alpha_is_one_for_agreement_and_falls_with_disagreement():
-    assert krippendorff_alpha([[3, 3], [7, 7], [5, 5]]) == pytest.approx(1.0)
+    assert krippendorff_alpha([[3, 3], [7, 7], [5, 5]]) == pytest.approx(1.0)  # agree, and tell items apart
     assert krippendorff_alpha([[1, 9], [9, 1], [5, 5]]) < 0  # less agreement than chance
     assert 0 < krippendorff_alpha([[2, 3], [8, 7], [5, 5]]) < 1
-    assert krippendorff_alpha([[4]]) is None and krippendorff_alpha([[4, 4], [4, 4]]) == 1.0
+    assert krippendorff_alpha([[4]]) is None
+    assert krippendorff_alpha([[10, 10], [10, 10]]) is None  # one score for everything: no evidence of reliability
 
 
 def test_single_mode_averages_samples_shows_criteria_and_reference(tmp_path):
