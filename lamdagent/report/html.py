@@ -477,8 +477,9 @@ def _judge_section(run: RunInfo) -> str:
     head = "<tr><th>model</th><th>split</th><th>task</th><th>alpha</th><th>calls</th><th>tokens</th><th>s</th></tr>"
     return (
         '<section id="judge"><h2>LLM judge</h2><p class="hint">Agreement of the sampled judgments '
-        "(Krippendorff's alpha, 1 = always the same score) and what judging cost; cached judgments cost "
-        f'no calls.</p><div class="scroll"><table><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table></div>'
+        "(Krippendorff's alpha: 1 when the samples agree and tell answers apart, about 0 for chance, none when "
+        "every score is the same) and what judging cost; cached judgments cost no calls.</p>"
+        f'<div class="scroll"><table><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table></div>'
         "</section>"
     )
 
