@@ -383,6 +383,8 @@ class Loop:
             if result.ok:
                 ctx.ledger.add_test_scores(model_id, result.test_metrics)
                 ctx.store.set_scores(model_id, trial.metrics, result.test_metrics, trial.score or 0.0)
+                if result.stats.get("task_info"):  # an LLM judge's figures on test, beside the validation ones
+                    ctx.ledger.log_event("task_info", {"model": model_id, **result.stats["task_info"]})
                 done.append(model_id)
             else:
                 ctx.ledger.log_event("test_failed", {"model": model_id, "error": result.error})

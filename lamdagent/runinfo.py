@@ -307,8 +307,17 @@ def run_info(ledger: Ledger) -> RunInfo:
         primary_metrics=ledger.get_meta("primary_metrics") or {},
         llm_tokens=ledger.total_llm_tokens(),
         decisions={e["trial_id"]: e["payload"] for e in ledger.events("decision") if e["trial_id"] is not None},
-        task_info={
-            e["payload"]["model"]: {k: v for k, v in e["payload"].items() if k != "model"}
-            for e in ledger.events("task_info")
-        },
+        task_info=_task_info(ledger.events("task_info")),
     )
+
+
+def _task_info(events: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
+    """Model -> split -> task -> figures, merged over the events (a model's test figures may come later)."""
+    out: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
+    for e in events:
+        payload = e["payload"]
+        splits = out.setdefault(payload["model"], {})
+        for split, tasks in payload.items():
+            if split != "model":
+                splits.setdefault(split, {}).update(tasks)
+    return out

@@ -167,3 +167,8 @@ def test_a_real_judge_over_loopback_scores_real_answers(llama_server: str, tiny_
     assert again.tasks["chat"].metrics == result.metrics
     cache = (tmp_path / "cache" / "judge.sqlite").read_bytes()
     assert b"sk-never-written-anywhere" not in cache
+    # a judge that times out on every call: the evaluation still ends, every judgment counted as failed
+    hurried = {**options, "judge": {**judge, "timeout_s": 0.001, "retries": 0}, "temperature": 0.3}
+    late = evaluate_detailed(tiny_model_dir, [build_task("chat", "judge", hurried)], "validation", progress=False)
+    assert late.tasks["chat"].metrics == {"score": 0.0, "parse_failure_rate": 1.0}
+    assert late.tasks["chat"].info["unreliable"] == 1.0

@@ -64,6 +64,8 @@ def hostile_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ledger.log_event("decision", payload, t1)
         judged = {"alpha": 0.21, "unreliable": 1.0, "judge_calls": 6, "judge_tokens": 300, "judge_seconds": 2.5}
         ledger.log_event("task_info", {"model": sft.model_id(), "validation": {TASK_A: judged}}, t1)
+        # the test figures of a model scored at the end come in a later event: both are kept
+        ledger.log_event("task_info", {"model": sft.model_id(), "test": {TASK_A: {**judged, "alpha": 0.77}}})
         ledger.finish_trial(t1, sft.model_id(), metrics(0.4, 0.55), metrics(0.38, 0.5), 0.4, timings={"train_s": 1.0})
         ledger.add_memory(f"After trial 1: {SVG} {BREAKOUT}", trial_id=t1)
         blend = ActionSpec(action="linear", inputs={"models": [sft.model_id(), "base"]}, params={"weight": 0.5})
