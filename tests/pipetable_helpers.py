@@ -27,14 +27,12 @@ def fake_model_dir(root: Path) -> Path:
 
 
 def space_config(base: Path, **over: Any) -> dict[str, Any]:
-    """A run config over the fake base: SFT and DPO data, two tasks, SFT, DPO and linear merges."""
-    cfg: dict[str, Any] = {
-        "base_models": [str(base)],
-        "datasets": [
-            {"name": "tool_sft", "kind": "sft", "source": "builtin:tool_use", "size": 8},
-            {"name": "tool_pref", "kind": "preference", "source": "builtin:tool_use", "size": 8},
-        ],
-        "tasks": [
+    """The tiny run config over the fake base with two tasks, SFT, DPO and linear merges."""
+    from lamdagent.models.tiny import tiny_run_config
+
+    cfg = tiny_run_config(
+        base,
+        tasks=[
             {"name": "tool_use", "source": "builtin:tool_use", "options": {"val_size": 4, "test_size": 4}},
             {
                 "name": "instruction_following",
@@ -43,12 +41,11 @@ def space_config(base: Path, **over: Any) -> dict[str, Any]:
                 "options": {"val_size": 4, "test_size": 4},
             },
         ],
-        "actions": ["sft", "dpo", "linear"],
-        "params": {"sft": {"max_steps": 1}, "dpo": {"max_steps": 1}},
-        "grids": {"sft": {"learning_rate": [1e-4, 1e-3]}, "linear": {"weight": [0.3, 0.7]}},
-        "policy": {"name": "random"},
-        "budget": {"iterations": 4},
-    }
+        actions=["sft", "dpo", "linear"],
+        params={"sft": {"max_steps": 1}, "dpo": {"max_steps": 1}},
+        grids={"sft": {"learning_rate": [1e-4, 1e-3]}, "linear": {"weight": [0.3, 0.7]}},
+        budget={"iterations": 4},
+    )
     cfg.update(over)
     return cfg
 
