@@ -271,7 +271,7 @@ def cmd_config(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_predict(args: argparse.Namespace, console: Console) -> int:
     from lamdagent.ledger import Ledger
-    from lamdagent.predict import LineagePredictor, Node, node_of, parse_action
+    from lamdagent.predict import LineagePredictor, Node, node_of, parse_action, spec_node
     from lamdagent.runinfo import load_run
 
     run = load_run(Path(args.run_dir))
@@ -288,10 +288,7 @@ def cmd_predict(args: argparse.Namespace, console: Console) -> int:
             f"{', '.join(sorted(models))}; datasets: {', '.join(sorted(datasets))}"
         )
     nodes = [Node(b) for b in run.bases]
-    for mid, t in made.items():
-        parents = [i for i in t.spec.input_ids() if i in models]
-        data = [i for i in t.spec.input_ids() if i not in models]
-        nodes.append(node_of(t.action, t.spec.params, parents, data, mid))
+    nodes += [spec_node(t.spec, models, mid) for mid, t in made.items()]
     candidate = node_of(action, params, [i for i in ids if i in models], [i for i in ids if i in datasets], "?")
     with Ledger(Path(args.run_dir)) as ledger:
         verdicts = {e["payload"]["model"]: e["payload"]["validation"] for e in ledger.events("verdicts")}

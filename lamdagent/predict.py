@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import random
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -336,6 +336,14 @@ def node_of(
     features += [f"{action}.{k}={v}" for k, v in sorted(params.items()) if isinstance(v, int | float | str | bool)]
     pairs = tuple((p, float(w)) for p, w in zip(parents, shares, strict=False))
     return Node(id, pairs, tuple(features))
+
+
+def spec_node(spec: Any, models: Collection[str], node_id: str) -> Node:
+    """A node for an action spec of a run: its inputs that are models (in slot order) are the parents, the
+    others its datasets."""
+    ids = spec.input_ids()
+    parents = [i for i in ids if i in models]
+    return node_of(spec.action, spec.params, parents, [i for i in ids if i not in models], node_id)
 
 
 def table_lineage(table: Any, split: str = "validation") -> tuple[list[Node], dict[str, Verdicts], Scores]:

@@ -44,9 +44,10 @@ class HybridPolicy(LLMPolicy):
     Options = HybridOptions
     llm_params = False
 
+    options: HybridOptions
+
     def __init__(self, client: Any, options: HybridOptions | None = None, seed: int = 0) -> None:
         super().__init__(client, options or HybridOptions(), seed)
-        self.hybrid = options or HybridOptions()
 
     def choose_params(
         self,
@@ -70,7 +71,7 @@ class HybridPolicy(LLMPolicy):
         if not grid:
             return next(iter(completions.values())), ""
         study, scored = self._study(view, action, grid)
-        if scored >= self.hybrid.n_startup_trials:
+        if scored >= self.options.n_startup_trials:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 for _ in range(TPE_ASKS):
@@ -82,7 +83,7 @@ class HybridPolicy(LLMPolicy):
                         why = f"TPE on {scored} scored {action} trials chose {_text(names, values)}"
                         return completions[values], why
         values = rng.choice(sorted(completions, key=repr))
-        why = "random start" if scored < self.hybrid.n_startup_trials else "TPE proposed only tried values"
+        why = "random start" if scored < self.options.n_startup_trials else "TPE proposed only tried values"
         return completions[values], f"{why}: {_text(names, values)} at random"
 
     def _study(self, view: PolicyView, action: str, grid: list[Any]) -> tuple[Any, int]:
@@ -90,7 +91,7 @@ class HybridPolicy(LLMPolicy):
         from optuna.distributions import CategoricalDistribution
         from optuna.trial import TrialState, create_trial
 
-        study = new_study(self.seed, view.iteration, self.hybrid.n_startup_trials, self.hybrid.n_ei_candidates)
+        study = new_study(self.seed, view.iteration, self.options.n_startup_trials, self.options.n_ei_candidates)
         dists: dict[str, Any] = {
             s.name: CategoricalDistribution([categorical_value(o) for o in s.options]) for s in grid
         }

@@ -11,12 +11,14 @@ cost (LLM tokens) counts: screening spends agent time to save trials.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from lamdagent.errors import LamdagentError
 from lamdagent.ledger import TrialRecord
 from lamdagent.policies.base import Policy, PolicyView, Proposal
-from lamdagent.predict import LineagePredictor, Node, Prediction, node_of
+from lamdagent.policies.briefing import task_scores
+from lamdagent.predict import LineagePredictor, Node, Prediction, spec_node
 from lamdagent.spec import ActionSpec
 
 
@@ -38,7 +40,7 @@ class ScreenedPolicy(Policy):
             return candidates
         nodes = lineage(view)
         observed = {m: v for m, v in view.verdicts.items() if m in nodes}
-        scores = {m: _task_scores(view, m) for m in observed}
+        scores = _task_scores(view, observed)
         if len(observed) < 2 or view.rank is None:
             why = "screen: fewer than two scored models to learn from yet; the first candidates run unranked"
             return [_note(p, why) for p in candidates[:n]]
@@ -84,17 +86,13 @@ def lineage(view: PolicyView) -> dict[str, Node]:
 
 
 def candidate_node(spec: ActionSpec, view: PolicyView, node_id: str | None = None) -> Node:
-    ids = spec.input_ids()
-    models = [i for i in ids if i in view.pool.models]
-    data = [i for i in ids if i in view.pool.datasets]
-    return node_of(spec.action, spec.params, models, data, node_id or spec.model_id())
+    return spec_node(spec, view.pool.models, node_id or spec.model_id())
 
 
-def _task_scores(view: PolicyView, model_id: str) -> dict[str, float]:
-    from lamdagent.policies.briefing import task_scores
-
+def _task_scores(view: PolicyView, model_ids: Collection[str]) -> dict[str, dict[str, float]]:
+    """Each model's per-task scores (the objective's metrics), from the initial models' or its trial's metrics."""
     made = {t.output_model: t.metrics for t in view.history if t.state == "finished" and t.output_model}
-    return task_scores(view.base_metrics.get(model_id) or made.get(model_id, {}), view.primary_metrics)
+    return {m: task_scores(view.base_metrics.get(m) or made.get(m, {}), view.primary_metrics) for m in model_ids}
 
 
 def _interval(pred: Prediction) -> dict[str, Any]:
