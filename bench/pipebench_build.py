@@ -251,20 +251,26 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     run_dir = Path(args.run_dir)
     resume = (run_dir / Ledger.FILENAME).is_file()
-    if not resume and Path(args.table).is_file():
-        # a new run directory beside a table that has rows (another machine, a lost run dir): build only the
-        # pipelines the table lacks, and the ones those need as inputs
+    all_pipelines = pipelines
+    if Path(args.table).is_file():
+        # build only the pipelines the table lacks, and the ones those need as inputs. On a resume too: the
+        # `fixed` policy matches steps to finished trials by their spec, so an input this run dir has already
+        # trained is not trained again, and a row that another run added meanwhile is not built twice.
         from lamdagent.benchmarks.table import read_table
 
         have = set(read_table(args.table).rows)
         pipelines = needed(pipelines, have)
         steps = steps_of(pipelines, base_ids(space.base_models))
-        print(f"the table has {len(have)} rows: {len(steps)} trials to run, inputs included")
+        print(f"the table has {len(have)} rows: at most {len(steps)} trials to run, inputs included")
+        if not steps:
+            print(f"the table {args.table} holds every pipeline of the space")
+            return 0
     used = 0
     if resume:
         with Ledger(run_dir) as ledger:
             used = len(ledger.counted_trials())
-    budget = len(steps) if args.limit is None else min(len(steps), used + args.limit)
+    # trials already in the ledger count against the budget; the policy stops by itself when every step is done
+    budget = used + (len(steps) if args.limit is None else min(len(steps), args.limit))
     raw = space.model_dump(mode="json")
     raw.update(
         policy={"name": "fixed", "pipeline": steps},
@@ -277,16 +283,16 @@ def main(argv: list[str] | None = None) -> int:
         name=Path(args.table).name.removesuffix(".gz").removesuffix(".jsonl"),
         space=space.model_dump(mode="json"),
         max_depth=args.max_depth,
-        notes=f"built by bench/pipebench_build.py; merge base: {args.merge_base}; {len(pipelines)} pipelines",
+        notes=f"built by bench/pipebench_build.py; merge base: {args.merge_base}; {len(all_pipelines)} pipelines",
     )
-    builder = Builder(Path(args.table), header, pipelines, run_dir)
-    print(f"{len(pipelines)} pipelines; table {args.table} has {len(builder.done)} rows; run dir {run_dir}")
+    builder = Builder(Path(args.table), header, all_pipelines, run_dir)
+    print(f"{len(all_pipelines)} pipelines; table {args.table} has {len(builder.done)} rows; run dir {run_dir}")
     started = time.time()
     loop = Loop.open(cfg, run_dir, resume=resume, observer=observer(builder))
     summary = loop.run()
     print(
         f"stopped by {summary.stopped_by} after {time.time() - started:.0f} s; appended {builder.appended} rows; "
-        f"table {args.table} has {len(builder.done)} of {len(pipelines)} pipelines"
+        f"table {args.table} has {len(builder.done)} of {len(all_pipelines)} pipelines"
     )
     return 0
 
