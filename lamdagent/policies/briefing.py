@@ -151,13 +151,16 @@ class Briefing:
                 text += f" ({', '.join(deltas)})"
             parts.append(text)
         text = "; ".join(parts) if parts else "not evaluated"
+        verdict = self.verdict(model_id)
+        return f"{text} | {verdict}" if verdict else text
+
+    def verdict(self, model_id: str) -> str | None:
+        """A model's objective in words, or the constraint it breaks; None before it is scored."""
         broken = self.view.violations.get(model_id)
-        score = self.view.model_scores.get(model_id)
         if broken:
-            text += " | breaks the constraint " + " and ".join(broken)
-        elif score is not None:
-            text += f" | objective {score:.3f}"
-        return text
+            return "breaks the constraint " + " and ".join(broken)
+        score = self.view.model_scores.get(model_id)
+        return None if score is None else f"objective {score:.3f}"
 
     def model(self, model_id: str) -> str:
         return f"{self.name(model_id)} = {self.origin(model_id)}\n    {self.task_line(model_id)}"
@@ -193,11 +196,6 @@ class Briefing:
                 score = ", breaks the constraint " + " and ".join(broken)
             outcome = f"{self.name(t.output_model or '')}{score}"
         return f"- #{t.id} {self.spec(t.spec)} -> {outcome}"
-
-    def history(self, exclude: int | None = None) -> str:
-        rows = [t for t in self.view.history if t.id != exclude]
-        rows = rows[-self.history_limit :] if self.history_limit else []
-        return "\n".join(self.trial(t) for t in rows) or "(none yet)"
 
     def failures(self) -> str:
         """Failed trials with their reason (finished ones are the models listed above them)."""
@@ -254,8 +252,8 @@ class Briefing:
         head = f"- `{slot.name}` ({label}: {slot.description}), {pick}:"
         if slot.kind == "param":
             return f"{head} {', '.join(fmt_value(o) for o in options)}"
-        if slot.kind == "model":
-            lines = [f"{self.name(o)} = {self.origin(o)}; {self.task_line(o)}" for o in options]
+        if slot.kind == "model":  # described in the pool listing above: repeating it would double the prompt
+            lines = [f"{self.name(o)} ({self.verdict(o) or 'not evaluated'})" for o in options]
         else:
             lines = []
             for o in options:

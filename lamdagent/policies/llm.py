@@ -21,6 +21,7 @@ which the loop stores with the trial, so any choice can be explained afterwards.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -63,12 +64,24 @@ class LLMPolicyOptions(PolicyOptions):
     )
     memory_max_chars: int = Field(default=800, ge=100, description="The memory text is cut to this length")
     history_limit: int = Field(default=20, ge=0, description="Trials shown in prompts, newest kept")
+    memory_patience: int = Field(
+        default=3,
+        ge=0,
+        description="Stop asking for memory rewrites after this many rejected in a row (copies, loops); 0: never",
+    )
 
 
 # -- prompts ----------------------------------------------------------------------------------------
 @cache
 def load_prompt(name: str) -> str:
     return resources.files("lamdagent.policies").joinpath("prompts", name).read_text(encoding="utf-8")
+
+
+def prompts_fingerprint() -> str:
+    """A short hash of every prompt template: results an LLM agent produced are only comparable under the same."""
+    folder = resources.files("lamdagent.policies").joinpath("prompts")
+    parts = sorted((f.name, f.read_text(encoding="utf-8")) for f in folder.iterdir() if f.name.endswith(".txt"))
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:12]
 
 
 def render(name: str, **values: Any) -> str:
@@ -133,6 +146,24 @@ def _memory_text(view: PolicyView) -> str:
     if view.memory:
         return view.memory
     return "(empty: no lesson written yet)" if view.history else "(empty: nothing has been tried yet)"
+
+
+def context(brief: Briefing) -> str:
+    """What every prompt of a decision starts with, from the most stable part to the least: the fixed settings,
+    the pool (append-only, oldest first), failures, tries, budget, memory. Step 1, step 2 and the memory
+    rewrite share it word for word, so a backend with a prompt cache (llama.cpp, most servers) evaluates only
+    what follows it, and across trials only what changed after the last model line."""
+    view = brief.view
+    return render(
+        "context.txt",
+        objective=view.objective or DEFAULT_OBJECTIVE,
+        settings=brief.settings(),
+        models=brief.models(),
+        failures=brief.failures(),
+        tries=brief.tries(),
+        budget=brief.budget(),
+        memory=_memory_text(view),
+    )
 
 
 class _NoAnswer(Exception):
@@ -214,6 +245,7 @@ class LLMPolicy(Policy):
         self.seed = seed
         mode = self.options.mode
         self.constrained = client.constrained_choice if mode == "auto" else mode == "choose"
+        self.rejected_rewrites = 0  # in a row; at `memory_patience` the journal alone serves as memory
 
     @classmethod
     def create(cls, options: Any, seed: int) -> LLMPolicy:
@@ -281,14 +313,8 @@ class LLMPolicy(Policy):
         instruction = render("step1_answer_choice.txt" if self.constrained else "step1_answer_json.txt")
         prompt = render(
             "step1_action.txt",
-            objective=view.objective or DEFAULT_OBJECTIVE,
-            memory=_memory_text(view),
-            models=brief.models(),
-            failures=brief.failures(),
+            context=context(brief),
             running=brief.running(extra),
-            tries=brief.tries(),
-            settings=brief.settings(),
-            budget=brief.budget(),
             actions=actions,
             answer_instruction=instruction,
         )
@@ -335,8 +361,7 @@ class LLMPolicy(Policy):
         def prompt(instruction: str) -> str:
             return render(
                 "step2_objects.txt",
-                objective=view.objective or DEFAULT_OBJECTIVE,
-                memory=_memory_text(view),
+                context=context(brief),
                 action=action,
                 description=cands.description,
                 slots="\n".join([*(brief.slot(s, shown[s.name]) for s in asked), *([note] if note else [])]),
@@ -499,7 +524,12 @@ class LLMPolicy(Policy):
 
         An empty answer, one that mostly copies the prompt or one that repeats a sentence keeps the old memory
         (its tokens still count); the models and failures the prompts list are the journal the loop keeps itself,
-        so the agent never depends on its own notes for the facts."""
+        so the agent never depends on its own notes for the facts. After `memory_patience` rejected rewrites in
+        a row the LLM is not asked again (None): a model too small to write a lesson (the embedded 135M one
+        copies its prompt) would otherwise spend half of each decision's time on text that is thrown away."""
+        patience = self.options.memory_patience
+        if patience and self.rejected_rewrites >= patience:
+            return None
         brief = Briefing(view, self.options.history_limit)
         last = brief.trial(trial)
         if trial.output_model in view.pool.models:
@@ -508,11 +538,9 @@ class LLMPolicy(Policy):
         best = brief.model(ranked[0]) if ranked else "none evaluated yet"
         prompt = render(
             "memory_update.txt",
-            objective=view.objective or DEFAULT_OBJECTIVE,
-            memory=view.memory or "(empty)",
+            context=context(brief),
             last=last,
             best=best,
-            history=brief.history(exclude=trial.id),
             max_chars=self.options.memory_max_chars,
         )
         limit = self.options.memory_max_chars
@@ -522,8 +550,11 @@ class LLMPolicy(Policy):
             return None
         text = cap_text(answer.text, limit)
         # a copy of the prompt, or a loop over one sentence, teaches nothing: keep what was there
-        if not text or echoes(text, prompt, load_prompt("memory_update.txt")) or repeats(answer.text):
+        template = load_prompt("context.txt") + load_prompt("memory_update.txt")
+        if not text or echoes(text, prompt, template) or repeats(answer.text):
+            self.rejected_rewrites += 1
             return (view.memory, answer.tokens)
+        self.rejected_rewrites = 0
         return (text, answer.tokens)
 
 

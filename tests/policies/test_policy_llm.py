@@ -35,7 +35,7 @@ def test_two_step_selection_parses_both_answers_and_counts_tokens():
     assert f"- {TRAIN}: Supervised fine-tuning" in offered and f"- {PREF}: Preference" in offered
     assert MERGE not in offered  # needs two models; the pool has one
     assert "- M0 = initial model\n    tool_use 0.200 | objective 0.200" in step1
-    assert "SmolLM2" not in step1 and "base" not in step1.split("Recent trials")[0]  # neutral short ids only
+    assert "SmolLM2" not in step1 and "base" not in step1  # neutral short ids only
     assert "exploration" in step1 and "maximise tool_use accuracy" in step1
     assert "tool_sft (sft, 40 rows)" in step1 and "Budget left:" in step1
     assert "tool_sft: 40 rows; tool calls" in step2 and "M0 = initial model" in step2
@@ -316,3 +316,46 @@ def test_task_scores_take_the_primary_metric_or_a_bare_number():
     }
     # the objective's metric wins over the first one: prompts show what the loop prints
     assert task_scores({"c": {"f1": 0.7, "acc": 0.2}}, {"c": "acc"}) == {"c": 0.2}
+
+
+def test_every_prompt_of_a_decision_starts_with_the_same_context_and_the_pool_only_grows_at_its_end():
+    # a backend's prompt cache reuses a shared prefix: step 1, step 2 and the memory rewrite share the whole
+    # context word for word, and the next trial's prompt differs only after the last model line
+    pool = make_pool()
+    spec = pool.candidates().build_spec(TRAIN, {"model": "base", "data": "tool_sft", "learning_rate": 1e-4})
+    first = finished(pool, 1, spec, 0.5)
+    view = make_view(pool, history=[first], memory="Tool data helped.")
+    step2 = json.dumps({"model": "M1", "data": "if_sft", "learning_rate": 0.0001, "rationale": "IF back"})
+    client = ScriptedClient([STEP1, step2, "Tool data helped; IF data next."])
+    llm = policy(client)
+    [prop] = llm.propose(view)
+    second = finished(pool, 2, prop.spec, 0.6)
+    llm.update_memory(make_view(pool, history=[first, second], memory="Tool data helped."), second)
+    step1_text, step2_text, memory_text = (last_user(c) for c in client.calls)
+    context = step1_text.split("\n\nTrials in flight")[0]
+    assert context.endswith("Your memory (what you have learned so far):\nTool data helped.")
+    assert step2_text.startswith(context) and "M1 = " in context
+    listing = context.split("Models in the pool")[1].split("\n\nFailed trials")[0]
+    assert memory_text.startswith(context.split(listing)[0] + listing)  # M2 joins after M1's line
+    assert "\n- M2 = " in memory_text.split("Failed trials")[0]
+    # step 2 names the model candidates with their verdict, not a second copy of their description
+    slot = step2_text.split("- `model`")[1].split("\n- `")[0]
+    assert "M1 (objective 0.500)" in slot and "M0 (objective 0.200)" in slot and " = " not in slot
+
+
+def test_after_rejected_rewrites_in_a_row_the_memory_is_no_longer_asked_for():
+    pool = make_pool()
+    spec = pool.candidates().build_spec(TRAIN, {"model": "base", "data": "tool_sft", "learning_rate": 1e-4})
+    trial = finished(pool, 1, spec, 0.5)
+    view = make_view(pool, history=[trial], memory="Nothing learned yet.")
+    lesson = "Tool data at the higher rate raised tool use; try a merge with M0 next."
+    copy = "Rewrite your memory in a few sentences (at most 800 characters): what has been learned about"
+    client = ScriptedClient([copy, lesson, copy, copy])
+    llm = policy(client, memory_patience=2)
+    assert llm.update_memory(view, trial) == ("Nothing learned yet.", 15)  # a copy: the old memory stays
+    assert llm.update_memory(view, trial) == (lesson, 15)  # a real lesson resets the count
+    assert llm.update_memory(view, trial)[0] == "Nothing learned yet."
+    assert llm.update_memory(view, trial)[0] == "Nothing learned yet."
+    assert llm.update_memory(view, trial) is None and len(client.calls) == 4  # two in a row: not asked again
+    never = policy(ScriptedClient([copy] * 5), memory_patience=0)
+    assert all(never.update_memory(view, trial) is not None for _ in range(5))
