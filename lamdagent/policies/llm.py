@@ -80,7 +80,7 @@ def load_prompt(name: str) -> str:
 def prompts_fingerprint() -> str:
     """A short hash of every prompt template: results an LLM agent produced are only comparable under the same."""
     folder = resources.files("lamdagent.policies").joinpath("prompts")
-    parts = sorted((f.name, f.read_text(encoding="utf-8")) for f in folder.iterdir() if f.name.endswith(".txt"))
+    parts = sorted((f.name, load_prompt(f.name)) for f in folder.iterdir() if f.name.endswith(".txt"))
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:12]
 
 
@@ -358,10 +358,12 @@ class LLMPolicy(Policy):
         later = [s.name for s in cands.slots if s not in asked]
         note = f"The values of {', '.join(later)} are chosen afterwards from the scores so far." if later else ""
 
+        shared = context(brief)  # the same for every slot's call
+
         def prompt(instruction: str) -> str:
             return render(
                 "step2_objects.txt",
-                context=context(brief),
+                context=shared,
                 action=action,
                 description=cands.description,
                 slots="\n".join([*(brief.slot(s, shown[s.name]) for s in asked), *([note] if note else [])]),
