@@ -422,7 +422,7 @@ def run_arena(
     scores = score_table(table)
     runs: list[ArenaRun] = []
     started = time.perf_counter()
-    settings: dict[str, Any] = {"table_rows": len(table.rows), "budget": budget, "bootstrap": bootstrap}
+    settings: dict[str, Any] = {"table": table.digest, "budget": budget, "bootstrap": bootstrap}
     settings |= {"surrogate": surrogate, "llm": dict(llm) if llm else None}
     if any(_uses_llm(p) for p in policies):
         settings["prompts"] = prompts_fingerprint()  # an agent's runs are reused only under the same prompts

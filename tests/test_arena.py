@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -185,6 +186,13 @@ def test_a_journal_lets_a_stopped_arena_resume_without_running_again(table, tmp_
     ran.clear()
     run_arena(table, ["random"], seeds=1, budget=4, journal=journal)  # other settings: nothing reused
     assert ran == [("random", 0)]
+    ran.clear()
+    rows = gzip.decompress(table.read_bytes()).decode().splitlines()
+    edited = json.loads(rows[-1])
+    edited["seconds"]["eval"] += 1.0  # the same number of rows, one figure changed
+    table.write_bytes(gzip.compress("\n".join([*rows[:-1], json.dumps(edited)]).encode()))
+    run_arena(table, ["random"], seeds=1, budget=3, journal=journal)
+    assert ran == [("random", 0)]  # another table: its runs are made again
 
 
 def test_an_agent_s_journaled_runs_are_reused_only_under_the_same_prompts(table, tmp_path, monkeypatch):

@@ -16,6 +16,7 @@ any moment leaves a valid table with whole rows only.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import math
 import random
@@ -105,6 +106,9 @@ class Table:
     path: Path
     header: TableHeader
     rows: dict[str, TableRow] = field(default_factory=dict)
+    # What the table holds, whatever the order of its rows or its gzip members: results replayed from two tables
+    # are comparable only when this matches (the arena's journal keys on it).
+    digest: str = ""
 
     def row(self, signature: str) -> TableRow | None:
         return self.rows.get(signature)
@@ -158,6 +162,7 @@ def read_table(path: str | Path) -> Table:
         raise LamdagentError(f"table {path} not found; build one with bench/pipebench_build.py or check the path")
     header: TableHeader | None = None
     rows: dict[str, TableRow] = {}
+    canonical: list[str] = []
     try:
         with _open_text(path) as fh:
             for number, line in enumerate(fh, 1):
@@ -168,6 +173,7 @@ def read_table(path: str | Path) -> Table:
                     raw = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise LamdagentError(f"{where}: not JSON ({exc.msg}); the table is damaged") from None
+                canonical.append(json.dumps(raw, sort_keys=True, ensure_ascii=False))
                 if isinstance(raw, dict) and set(raw) == {"header"}:
                     if header is not None or rows:
                         raise LamdagentError(f"{where}: a header after the first line; keep one header, first")
@@ -179,7 +185,8 @@ def read_table(path: str | Path) -> Table:
                 rows[row.signature] = row
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise LamdagentError(f"{path}: cannot be read ({exc}); the file is damaged or not gzip") from None
-    return Table(path, header or TableHeader(), rows)
+    digest = hashlib.sha256("\n".join(sorted(canonical)).encode("utf-8")).hexdigest()[:12]
+    return Table(path, header or TableHeader(), rows, digest)
 
 
 def _validate(model: type[Any], raw: Any, where: str) -> Any:

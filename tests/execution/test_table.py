@@ -161,6 +161,18 @@ def test_tables_append_atomically_and_name_the_bad_line(tmp_path):
         assert len(fh.read().splitlines()) == 3  # header + two rows, across two gzip members
 
 
+def test_the_digest_names_the_content_not_the_order_of_rows(tmp_path):
+    rows = [TableRow(signature=s, depth=0, scores={"validation": {"t": {"accuracy": 0.5}}}) for s in "bc"]
+    one, other, changed = tmp_path / "one.jsonl.gz", tmp_path / "other.jsonl", tmp_path / "changed.jsonl"
+    append_rows(one, rows[:1])
+    append_rows(one, rows[1:])  # two gzip members
+    append_rows(other, rows[::-1])  # the same rows, the other way round, uncompressed
+    append_rows(changed, [rows[0], TableRow(**{**rows[1].model_dump(), "scores": {}})])
+    digest = read_table(one).digest
+    assert len(digest) == 12 and read_table(other).digest == digest
+    assert read_table(changed).digest != digest  # one score less: another table
+
+
 def test_a_noop_merge_is_answered_by_the_input_it_returns(setup):
     s, table = setup, read_table(setup["path"])
     params = ACTIONS.get("linear").parse_params({"weight": 1.0}).model_dump(mode="json")
