@@ -1,10 +1,12 @@
 """Benchmark every action type on the embedded model, each in a fresh process (as the executor runs them).
 
     python bench/actions.py [--steps 4] [--examples 32] [--only sft_full,ties] [--json FILE]
+    python bench/actions.py --only sft_full --sft-data RUN/data/tool_use_sft.jsonl --batch-size 2 --grad-acc 4
 
 Prints a table (stderr) of wall time split into load / train-or-merge / save, training tokens per second and
 peak resident memory, and the same figures as JSON (stdout, or FILE). Merges use the models the training
-cases produced, so a run with `--only` that names a merge also runs the trainings it needs.
+cases produced, so a run with `--only` that names a merge also runs the trainings it needs. `--sft-data` trains
+on a real SFT file (the lengths of its rows decide the memory) in place of the generated arithmetic rows.
 """
 
 from __future__ import annotations
@@ -120,6 +122,7 @@ def run_case(name: str, model_dir: Path, data: dict[str, Path], work: Path, args
         params = {
             "max_steps": args.steps,
             "batch_size": args.batch_size,
+            "gradient_accumulation_steps": args.grad_acc,
             "max_length": args.max_length,
             "warmup_ratio": 0.0,
             **params,
@@ -208,7 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=4, help="optimiser steps per training case")
     parser.add_argument("--examples", type=int, default=32, help="rows in the generated SFT and preference data")
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--grad-acc", type=int, default=1, help="forward passes per optimiser step")
     parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--sft-data", type=Path, help="a real SFT JSONL to train on (default: generated rows)")
     parser.add_argument("--only", help=f"comma-separated cases (default: {','.join(DEFAULT)}; also: dpo_full)")
     parser.add_argument("--model", help="model directory (default: the embedded SmolLM2-135M-Instruct)")
     parser.add_argument("--device", help="cpu or cuda (default: what lamdagent.hardware picks)")
@@ -236,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="lamdagent-bench-") as tmp:
         work = Path(tmp)
         data = make_data(work, args.examples)
+        if args.sft_data:
+            data["sft"] = args.sft_data.resolve()
+            args.examples = sum(1 for line in data["sft"].read_text().splitlines() if line.strip())
         for i, name in enumerate(cases, 1):
             with console.status(f"[{i}/{len(cases)}] {name}"):
                 row = run_case(name, model_dir, data, work, args)
@@ -255,13 +263,15 @@ def main(argv: list[str] | None = None) -> int:
             "steps": args.steps,
             "examples": args.examples,
             "batch_size": args.batch_size,
+            "gradient_accumulation_steps": args.grad_acc,
             "max_length": args.max_length,
+            "sft_data": args.sft_data.name if args.sft_data else "generated",
         },
         "results": rows,
     }
     title = (
         f"lamdagent actions on {model_dir.name} ({args.device}, {cpu_cores()} cores; "
-        f"{args.steps} steps x batch {args.batch_size}, max_length {args.max_length}; "
+        f"{args.steps} steps x batch {args.batch_size} x {args.grad_acc}, max_length {args.max_length}; "
         f"load avg {load_before:.1f} -> {os.getloadavg()[0]:.1f})"
     )
     console.print(table(rows, title))

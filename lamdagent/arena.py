@@ -26,6 +26,7 @@ deterministic policy shows the spread that evaluation noise causes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -48,6 +49,7 @@ from lamdagent.evaluation.objective import Objective, objective_from_config
 from lamdagent.execution.table import TableExecutor
 from lamdagent.ledger import TrialRecord
 from lamdagent.loop import Loop
+from lamdagent.models.loading import weights_fingerprint
 from lamdagent.observer import RunObserver
 from lamdagent.policies.base import POLICIES, Policy, PolicyView, Proposal, make_policy
 from lamdagent.policies.llm import LLMPolicy, prompts_fingerprint
@@ -296,6 +298,26 @@ def _uses_llm(policy: str) -> bool:
     return isinstance(cls, type) and issubclass(cls, LLMPolicy)
 
 
+def agent_identity(llm: Mapping[str, Any]) -> dict[str, Any]:
+    """The `policy.llm` section as a journal keys on it: a local model file or folder by name and content.
+
+    A path would tie the journal to one machine's layout (and write it into a committed file); the name with a
+    hash of the size and first 4 MiB (a GGUF's header and first tensors) stays the same wherever the file lives
+    and changes when other weights sit behind the same name.
+    """
+    identity = dict(llm)
+    model = identity.get("model")
+    path = Path(model).expanduser() if isinstance(model, str) else None
+    if path is not None and path.is_file():
+        digest = hashlib.sha256(str(path.stat().st_size).encode())
+        with path.open("rb") as fh:
+            digest.update(fh.read(1 << 22))
+        identity["model"] = f"{path.name}#{digest.hexdigest()[:12]}"
+    elif path is not None and (path / "config.json").is_file():
+        identity["model"] = f"{path.name}#{weights_fingerprint(path)[:12]}"
+    return identity
+
+
 def _journal_runs(path: Path, settings: Mapping[str, Any]) -> dict[tuple[str, int], ArenaRun]:
     """The runs a journal holds under these settings (others are kept in the file but not reused)."""
     out: dict[tuple[str, int], ArenaRun] = {}
@@ -423,7 +445,7 @@ def run_arena(
     runs: list[ArenaRun] = []
     started = time.perf_counter()
     settings: dict[str, Any] = {"table": table.digest, "budget": budget, "bootstrap": bootstrap}
-    settings |= {"surrogate": surrogate, "llm": dict(llm) if llm else None}
+    settings |= {"surrogate": surrogate, "llm": agent_identity(llm) if llm else None}
     if any(_uses_llm(p) for p in policies):
         settings["prompts"] = prompts_fingerprint()  # an agent's runs are reused only under the same prompts
     done = _journal_runs(Path(journal), settings) if journal else {}

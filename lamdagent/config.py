@@ -217,12 +217,13 @@ def _demo_dict() -> dict[str, Any]:
         "constraints": [{"task": "instruction_following", "min_delta": -0.01}],
         "actions": ["sft", "linear", "slerp"],
         "params": {
-            # Full fine-tuning (LoRA r=16 over 24 rows moved nothing); batch 4 x 2 accumulated keeps the worker
-            # near 8 GB where batch 8 peaked at 13 GB, and ran faster (less padding).
+            # Full fine-tuning (LoRA r=16 over 24 rows moved nothing). One row per pass, 8 accumulated: the same
+            # optimiser steps as batch 8, peak 4.1 GB where batch 8 reached 13 GB and 4 x 2 7.6 GB, and the
+            # fastest on a CPU (no padding); docs/demo.md has the measurement.
             "sft": {
                 "lora_r": 0,
-                "batch_size": 4,
-                "gradient_accumulation_steps": 2,
+                "batch_size": 1,
+                "gradient_accumulation_steps": 8,
                 "max_length": 512,
                 "max_steps": -1,
                 "num_epochs": 2,

@@ -215,3 +215,20 @@ def test_an_agent_s_journaled_runs_are_reused_only_under_the_same_prompts(table,
     monkeypatch.setattr(arena, "prompts_fingerprint", lambda: "edited-prompts")
     run_arena(table, ["llm"], seeds=1, budget=2, journal=journal)
     assert ran[2:] == [("llm", 0)]  # other prompts: the agent's runs are made again
+
+
+def test_a_journal_keys_a_local_agent_model_on_its_content_not_its_path(tmp_path):
+    from lamdagent.arena import agent_identity
+
+    here, there = tmp_path / "a", tmp_path / "b"
+    here.mkdir()
+    there.mkdir()
+    (here / "agent.gguf").write_bytes(b"GGUF" + bytes(range(256)) * 8)
+    (there / "agent.gguf").write_bytes(b"GGUF" + bytes(range(256)) * 8)
+    first = agent_identity({"backend": "llamacpp", "model": str(here / "agent.gguf")})
+    assert first == agent_identity({"backend": "llamacpp", "model": str(there / "agent.gguf")})  # moved: same
+    assert str(tmp_path) not in json.dumps(first) and first["model"].startswith("agent.gguf#")
+    (there / "agent.gguf").write_bytes(b"GGUF" + bytes(range(255, -1, -1)) * 8)  # other weights, same name
+    assert agent_identity({"backend": "llamacpp", "model": str(there / "agent.gguf")}) != first
+    assert agent_identity({"backend": "llamacpp"}) == {"backend": "llamacpp"}  # the embedded agent: as it was
+    assert agent_identity({"backend": "local", "model": "org/hub-id"})["model"] == "org/hub-id"
