@@ -49,7 +49,7 @@ from lamdagent.evaluation.objective import Objective, objective_from_config
 from lamdagent.execution.table import TableExecutor
 from lamdagent.ledger import TrialRecord
 from lamdagent.loop import Loop
-from lamdagent.models.loading import weights_fingerprint
+from lamdagent.models.loading import hash_size_and_head, weights_fingerprint
 from lamdagent.observer import RunObserver
 from lamdagent.policies.base import POLICIES, Policy, PolicyView, Proposal, make_policy
 from lamdagent.policies.llm import LLMPolicy, prompts_fingerprint
@@ -309,9 +309,8 @@ def agent_identity(llm: Mapping[str, Any]) -> dict[str, Any]:
     model = identity.get("model")
     path = Path(model).expanduser() if isinstance(model, str) else None
     if path is not None and path.is_file():
-        digest = hashlib.sha256(str(path.stat().st_size).encode())
-        with path.open("rb") as fh:
-            digest.update(fh.read(1 << 22))
+        digest = hashlib.sha256()
+        hash_size_and_head(digest, path)
         identity["model"] = f"{path.name}#{digest.hexdigest()[:12]}"
     elif path is not None and (path / "config.json").is_file():
         identity["model"] = f"{path.name}#{weights_fingerprint(path)[:12]}"
