@@ -2,6 +2,7 @@
 
     python bench/actions.py [--steps 4] [--examples 32] [--only sft_full,ties] [--json FILE]
     python bench/actions.py --only sft_full --sft-data RUN/data/tool_use_sft.jsonl --batch-size 2 --grad-acc 4
+    python bench/actions.py --only sft_full --sft-data RUN/data/tool_use_sft.jsonl --batch-size 1 --train-layers 10
 
 Prints a table (stderr) of wall time split into load / train-or-merge / save, training tokens per second and
 peak resident memory, and the same figures as JSON (stdout, or FILE). Merges use the models the training
@@ -125,6 +126,7 @@ def run_case(name: str, model_dir: Path, data: dict[str, Path], work: Path, args
             "gradient_accumulation_steps": args.grad_acc,
             "max_length": args.max_length,
             "warmup_ratio": 0.0,
+            **({"train_layers": args.train_layers} if args.train_layers else {}),
             **params,
         }
     job = {
@@ -213,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--grad-acc", type=int, default=1, help="forward passes per optimiser step")
     parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--train-layers", type=int, default=0, help="train only the top N blocks (0: all)")
     parser.add_argument("--sft-data", type=Path, help="a real SFT JSONL to train on (default: generated rows)")
     parser.add_argument("--only", help=f"comma-separated cases (default: {','.join(DEFAULT)}; also: dpo_full)")
     parser.add_argument("--model", help="model directory (default: the embedded SmolLM2-135M-Instruct)")

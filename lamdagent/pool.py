@@ -102,7 +102,7 @@ class Candidates:
             else:
                 inputs[slot.name] = clean[slot.name]
         action_type: type[ActionType] = ACTIONS.get(action)
-        params = action_type.parse_params(params).model_dump(mode="json")
+        params = action_type.spec_params(params)
         ids = [i for v in inputs.values() for i in as_ids(v)]
         return ActionSpec(
             action=action,

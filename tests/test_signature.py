@@ -26,7 +26,7 @@ BASE = "smollm2-135m-instruct"
 
 def spec(action: str, inputs: dict[str, Any], **params: Any) -> ActionSpec:
     """A spec with the action's full parameters (defaults filled in), as the pool builds it."""
-    full = ACTIONS.get(action).parse_params(params).model_dump(mode="json")
+    full = ACTIONS.get(action).spec_params(params)
     ids = [i for v in inputs.values() for i in ([v] if isinstance(v, str) else v)]
     return ActionSpec(action=action, inputs=inputs, params=full, fingerprints={i: "f" + i for i in ids})
 

@@ -15,6 +15,10 @@ from lamdagent.errors import LamdagentError, one_line
 from lamdagent.registry import Registry
 from lamdagent.spec import DatasetRef, ModelRef, ObjectKind
 
+# A parameter field marked with this (json_schema_extra={OMIT_AT_DEFAULT: True}) is left out of a spec while it
+# holds its default: options added after ledgers and benchmark tables were written keep their signatures valid.
+OMIT_AT_DEFAULT = "omit_at_default"
+
 
 class ActionParams(BaseModel):
     """Base of every action's parameters: frozen, no unknown keys, every field described."""
@@ -82,6 +86,18 @@ class ActionType(ABC):
         except ValidationError as exc:
             where = f"action {cls.name!r}: params"
             raise LamdagentError(f"{one_line(exc, where)}; see `lamdagent actions` for valid values") from None
+
+    @classmethod
+    def spec_params(cls, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Validated params as a spec stores them: every option with its value, defaults filled in, except the
+        options marked `OMIT_AT_DEFAULT` that hold their default (the worker fills those in again)."""
+        parsed = cls.parse_params(params)
+        out = parsed.model_dump(mode="json")
+        for name, info in cls.Params.model_fields.items():
+            extra = info.json_schema_extra
+            if isinstance(extra, dict) and extra.get(OMIT_AT_DEFAULT) and getattr(parsed, name) == info.default:
+                out.pop(name, None)
+        return out
 
     @classmethod
     def describe(cls) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from lamdagent.actions.base import ActionContext, ActionParams
+from lamdagent.actions.base import OMIT_AT_DEFAULT, ActionContext, ActionParams
 from lamdagent.errors import LamdagentError
 from lamdagent.hardware import Precision, precision, set_threads
 from lamdagent.io import read_jsonl_numbered
@@ -53,6 +53,17 @@ class TrainingParams(ActionParams):
     )
     lora_alpha: int = Field(
         32, ge=1, le=1024, description="LoRA scaling numerator (update scale = lora_alpha / lora_r)"
+    )
+    train_layers: int = Field(
+        0,
+        ge=0,
+        le=1024,
+        description=(
+            "Train only the top N transformer blocks: the input embeddings (and a head tied to them) and the "
+            "blocks below stay frozen, so backward stops early (a third of the blocks: about 2x the tokens/s on a "
+            "CPU); with LoRA, adapters go on the top N blocks only; 0 trains every block"
+        ),
+        json_schema_extra={OMIT_AT_DEFAULT: True},
     )
     warmup_ratio: float = Field(
         0.05, ge=0, lt=1, description="Fraction of the steps spent warming the learning rate up"
@@ -238,17 +249,62 @@ def trainer_settings(params: Any, prec: Precision, scratch: str) -> dict[str, An
     }
 
 
-def lora_config(params: Any) -> Any:
-    """LoRA on every linear layer but the output head (peft's "all-linear"), merged back after training."""
+def decoder_blocks(model: Any) -> tuple[str, Any]:
+    """The model's transformer blocks and their module path: the ModuleList as long as the config's layer count."""
+    import torch
+
+    count = model.config.get_text_config().num_hidden_layers
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.ModuleList) and len(module) == count:
+            return name, module
+    raise LamdagentError(
+        f"{type(model).__name__}: no list of {count} transformer blocks found, so train_layers cannot pick the top "
+        "ones; set train_layers: 0"
+    )
+
+
+def top_blocks(model: Any, params: Any, log: logging.Logger) -> range | None:
+    """Indices of the blocks `train_layers` trains, or None when every block trains (0, or N >= the depth)."""
+    if not params.train_layers:
+        return None
+    _, blocks = decoder_blocks(model)
+    if params.train_layers >= len(blocks):
+        log.info("train_layers=%d >= the model's %d blocks: every block trains", params.train_layers, len(blocks))
+        return None
+    return range(len(blocks) - params.train_layers, len(blocks))
+
+
+def freeze_lower(model: Any, params: Any, log: logging.Logger) -> None:
+    """Full fine-tuning of the top blocks only: no gradient flows below them, which is where a CPU saves time."""
+    top = top_blocks(model, params, log)
+    if top is None or params.lora_r:
+        return
+    model.get_input_embeddings().requires_grad_(False)  # a tied output head is the same tensor: frozen too
+    _, blocks = decoder_blocks(model)
+    for block in blocks[: top.start]:
+        block.requires_grad_(False)
+
+
+def lora_config(params: Any, model: Any, log: logging.Logger) -> Any:
+    """LoRA on every linear layer but the output head (of the top `train_layers` blocks), merged back after."""
+    import torch
     from peft import LoraConfig
 
+    top = top_blocks(model, params, log)
+    targets: str | list[str] = "all-linear"
+    layers: dict[str, Any] = {}
+    if top is not None:  # peft takes a block range only with the layers named, not with "all-linear"
+        path, blocks = decoder_blocks(model)
+        targets = sorted({n.rsplit(".", 1)[-1] for n, m in blocks.named_modules() if isinstance(m, torch.nn.Linear)})
+        layers = {"layers_to_transform": list(top), "layers_pattern": path.rsplit(".", 1)[-1]}
     return LoraConfig(
         r=params.lora_r,
         lora_alpha=params.lora_alpha,
         lora_dropout=0.0,
-        target_modules="all-linear",
+        target_modules=targets,
         bias="none",
         task_type="CAUSAL_LM",
+        **layers,
     )
 
 
@@ -277,6 +333,7 @@ def finish_training(
 ) -> None:
     """Record the run's training figures, then write the full model (LoRA merged back) to the output dir."""
     ctx.stats.update(
+        trainable_params=sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
         train_tokens=int(trainer.state.num_input_tokens_seen),
         steps=int(trainer.state.global_step),
         train_loss=float(result.training_loss),

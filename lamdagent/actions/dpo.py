@@ -11,6 +11,7 @@ from lamdagent.actions.base import ActionContext, ActionType, Slot
 from lamdagent.actions.common import (
     TrainingParams,
     finish_training,
+    freeze_lower,
     input_dataset,
     input_model,
     keep_answerable,
@@ -69,6 +70,7 @@ class DPO(ActionType):
 
             rows = preference_rows(data.path)  # bad data fails before the model loads
             model, tokenizer = load_model_and_tokenizer(ref)
+            freeze_lower(model, params, ctx.log)
             rows = keep_answerable(rows, tokenizer, params.max_length, data.id, ctx.log)
             # Full DPO needs a frozen copy; with LoRA, disabling the adapter gives the reference for free.
             reference = None if params.lora_r else load_causal_lm(ref.path, dtype=model.dtype)
@@ -83,7 +85,7 @@ class DPO(ActionType):
                     args=config,
                     train_dataset=Dataset.from_list(rows),
                     processing_class=tokenizer,
-                    peft_config=lora_config(params) if params.lora_r else None,
+                    peft_config=lora_config(params, model, ctx.log) if params.lora_r else None,
                 )
             ctx.log.info("dpo on %s: %d pairs, loss=%s, lora_r=%d", ref.id, len(rows), params.loss_type, params.lora_r)
             with timed(ctx, "train_s"):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import tempfile
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from lamdagent.actions.base import ActionContext, ActionType, Slot
 from lamdagent.actions.common import (
     TrainingParams,
     finish_training,
+    freeze_lower,
     input_dataset,
     input_model,
     keep_answerable,
@@ -19,6 +20,36 @@ from lamdagent.actions.common import (
     timed,
     trainer_settings,
 )
+
+
+def answer_head_trainer(base: type) -> type:
+    """`base` (TRL's SFTTrainer) with a loss that runs the output head on the answer positions only.
+
+    Off CUDA, TRL's fused head scores every position (fixed tile shapes) and computes the entropy of each; when
+    prompts are many times longer than their answers (tool schemas), that is wasted work on a 49k-word head, a
+    fifth of a small model's compute. The loss is TRL's: summed answer-token NLL over the batch's answer tokens.
+    """
+    import torch
+
+    class AnswerHeadSFT(base):
+        def compute_loss(
+            self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+        ) -> Any:
+            causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+            backbone = getattr(causal_lm, "base_model", None)
+            if backbone is None or backbone is causal_lm:  # wrapped for several processes: TRL's path syncs them
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            labels = inputs["labels"][:, 1:]
+            features = {k: v for k, v in inputs.items() if k != "labels"}
+            hidden = backbone(**features, use_cache=False).last_hidden_state[:, :-1]
+            answer = labels != -100
+            logits = causal_lm.get_output_embeddings()(hidden[answer]).float()
+            total = torch.nn.functional.cross_entropy(logits, labels[answer], reduction="sum")
+            count = answer.sum().clamp(min=1) if num_items_in_batch is None else num_items_in_batch
+            loss = total / torch.as_tensor(count, device=total.device)
+            return (loss, None) if return_outputs else loss
+
+    return AnswerHeadSFT
 
 
 class SFTParams(TrainingParams):
@@ -49,6 +80,7 @@ class SFT(ActionType):
 
             rows = sft_rows(data.path)  # bad data fails before the model loads
             model, tokenizer = load_model_and_tokenizer(ref)
+            freeze_lower(model, params, ctx.log)
             rows = keep_answerable(rows, tokenizer, params.max_length, data.id, ctx.log)
         with tempfile.TemporaryDirectory(prefix="lamdagent-sft-") as scratch:
             with timed(ctx, "load_s"):  # tokenising the data is part of getting ready
@@ -59,14 +91,23 @@ class SFT(ActionType):
                     # batches of similar lengths: random batches of a mixed set were mostly padding (3x slower)
                     train_sampling_strategy="group_by_length",
                 )
-                trainer = SFTTrainer(
+                # TRL's own head is already answer-only where its Triton kernel runs
+                triton = prec.device.split(":")[0] in ("cuda", "xpu")
+                trainer_cls = SFTTrainer if triton else answer_head_trainer(SFTTrainer)
+                trainer = trainer_cls(
                     model=model,
                     args=config,
                     train_dataset=Dataset.from_list(rows),
                     processing_class=tokenizer,
-                    peft_config=lora_config(params) if params.lora_r else None,
+                    peft_config=lora_config(params, model, ctx.log) if params.lora_r else None,
                 )
-            ctx.log.info("sft on %s: %d examples, lora_r=%d", ref.id, len(rows), params.lora_r)
+            ctx.log.info(
+                "sft on %s: %d examples, lora_r=%d, train_layers=%d",
+                ref.id,
+                len(rows),
+                params.lora_r,
+                params.train_layers,
+            )
             with timed(ctx, "train_s"):
                 result = trainer.train()
         finish_training(ctx, trainer, result, len(rows), tokenizer, ref)

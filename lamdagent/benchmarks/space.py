@@ -49,7 +49,7 @@ def grid_params(action: str, grid: Mapping[str, Sequence[Any]], fixed: Mapping[s
     out = []
     for combo in itertools.product(*(grid[n] for n in names)):
         chosen = {**fixed, **dict(zip(names, combo, strict=True))}
-        out.append(action_type.parse_params(chosen).model_dump(mode="json"))
+        out.append(action_type.spec_params(chosen))
     return out
 
 

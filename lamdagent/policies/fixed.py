@@ -83,11 +83,11 @@ def _step_spec(k: int, step: FixedStep, pool: Pool, produced: dict[int, str]) ->
             ids.append(ref)
         inputs[name] = ids if isinstance(value, list) else ids[0]
     action_type = ACTIONS.get(step.action)
-    params = action_type.parse_params({**pool.fixed_params.get(step.action, {}), **step.params})
+    params = action_type.spec_params({**pool.fixed_params.get(step.action, {}), **step.params})
     return ActionSpec(
         action=step.action,
         inputs=inputs,
-        params=params.model_dump(mode="json"),
+        params=params,
         fingerprints={i: pool.fingerprint(i) for v in inputs.values() for i in as_ids(v)},
     )
 

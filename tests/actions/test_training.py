@@ -78,6 +78,51 @@ def test_dpo_full_changes_every_parameter(tiny_model_dir: Path, pref_data: Datas
     assert changed(before, load_weights(out)) == set(before)
 
 
+TOP_BLOCK = re.compile(r"^model\.(layers\.1\.|norm\.)")  # the tiny model has 2 blocks and a tied head
+
+
+@pytest.mark.parametrize(("action", "extra"), [("sft", {}), ("dpo", {"lora_r": 0})])
+def test_train_layers_trains_the_top_blocks_only(
+    action: str, extra: dict, tiny_model_dir: Path, sft_data: DatasetRef, pref_data: DatasetRef, tmp_path: Path
+) -> None:
+    data = sft_data if action == "sft" else pref_data
+    params = {**FAST, **extra, "train_layers": 1}
+    ctx = run_action(action, {"model": model_ref(tiny_model_dir, "base"), "data": data}, params, tmp_path / "out")
+    before = load_weights(tiny_model_dir)
+    assert changed(before, load_weights(tmp_path / "out")) == {k for k in before if TOP_BLOCK.search(k)}
+    top = sum(v.numel() for k, v in before.items() if TOP_BLOCK.search(k))
+    assert ctx.stats["trainable_params"] == top
+
+
+def test_train_layers_puts_lora_on_the_top_blocks(tiny_model_dir: Path, sft_data: DatasetRef, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    params = {**FAST, "lora_r": 4, "train_layers": 1}
+    run_action("sft", {"model": model_ref(tiny_model_dir, "base"), "data": sft_data}, params, out)
+    before = load_weights(tiny_model_dir)
+    adapted = {k for k in before if LORA_TARGETS.search(k) and ".layers.1." in k}
+    assert len(adapted) == 7
+    assert changed(before, load_weights(out)) == adapted
+
+
+def test_train_layers_at_the_depth_or_more_trains_everything(
+    tiny_model_dir: Path, sft_data: DatasetRef, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    run_action("sft", {"model": model_ref(tiny_model_dir, "base"), "data": sft_data}, {**FAST, "train_layers": 5}, out)
+    before = load_weights(tiny_model_dir)
+    assert changed(before, load_weights(out)) == set(before)
+
+
+def test_specs_leave_train_layers_out_at_its_default() -> None:
+    """Signatures written before the option existed (ledgers, benchmark tables) must stay the same."""
+    from lamdagent.actions import ACTIONS
+
+    sft = ACTIONS.get("sft")
+    assert "train_layers" not in sft.spec_params({"learning_rate": 1e-4})
+    assert sft.spec_params({"train_layers": 10})["train_layers"] == 10
+    assert sft.parse_params(sft.spec_params({})).train_layers == 0  # the worker fills the default back in
+
+
 def test_messages_rows_become_prompt_and_completion(tmp_path: Path) -> None:
     user = {"role": "user", "content": "hi"}
     answer = {"role": "assistant", "content": "hello"}
@@ -119,6 +164,7 @@ def test_bad_rows_name_the_file_and_line(tmp_path: Path, line: str, reader: Call
         ("sft", {"max_steps": 0}, "max_steps"),
         ("sft", {"lora_r": 1000}, "lora_r"),
         ("sft", {"warmup_ratio": 1.0}, "warmup_ratio"),
+        ("sft", {"train_layers": -1}, "train_layers"),
         ("sft", {"epochs": 3}, "epochs"),
         ("dpo", {"loss_type": "magic"}, "loss_type"),
         ("dpo", {"beta": 0.0}, "beta"),
@@ -130,3 +176,27 @@ def test_out_of_bounds_parameter_names_it(action: str, params: dict, field: str)
     with pytest.raises(LamdagentError, match=rf"params.{field}:") as exc:
         ACTIONS.get(action).parse_params(params)
     assert "\n" not in str(exc.value)
+
+
+def test_answer_head_loss_is_the_models_own_loss(tiny_model_dir: Path) -> None:
+    """The CPU loss scores only answer positions; it must equal the model's mean NLL over those tokens."""
+    from trl import SFTTrainer
+
+    from lamdagent.actions.sft import answer_head_trainer
+    from lamdagent.models.loading import load_causal_lm
+
+    model = load_causal_lm(tiny_model_dir, dtype=torch.float32)
+    torch.manual_seed(0)
+    ids = torch.randint(3, model.config.vocab_size, (2, 12))
+    mask = torch.ones_like(ids)
+    mask[1, 9:] = 0  # the second row is right-padded
+    labels = ids.clone()
+    labels[:, :7] = -100  # prompts
+    labels[1, 9:] = -100
+    inputs = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    expected = model(**inputs).loss
+    compute_loss = answer_head_trainer(SFTTrainer).compute_loss
+    assert torch.allclose(compute_loss(None, model, dict(inputs)), expected, atol=1e-5)
+    answers = int((labels[:, 1:] != -100).sum())
+    summed = compute_loss(None, model, dict(inputs), num_items_in_batch=2 * answers)  # accumulation: a larger count
+    assert torch.allclose(summed, expected / 2, atol=1e-5)

@@ -85,7 +85,7 @@ def _spec(action: str, inputs: dict, params: dict) -> ActionSpec:
     import lamdagent.actions  # noqa: F401 - registers the action types
     from lamdagent.actions.base import ACTIONS
 
-    full = ACTIONS.get(action).parse_params(params).model_dump(mode="json")
+    full = ACTIONS.get(action).spec_params(params)
     return ActionSpec(action=action, inputs=inputs, params=full, fingerprints={})
 
 

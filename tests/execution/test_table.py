@@ -40,7 +40,7 @@ def setup(tmp_path: Path) -> dict[str, Any]:
 
 
 def sft_spec(model: str, lr: float, cfg: dict[str, Any]) -> ActionSpec:
-    params = ACTIONS.get("sft").parse_params({**cfg["params"]["sft"], "learning_rate": lr}).model_dump(mode="json")
+    params = ACTIONS.get("sft").spec_params({**cfg["params"]["sft"], "learning_rate": lr})
     return ActionSpec(action="sft", inputs={"model": model, "data": "tool_sft"}, params=params)
 
 
@@ -91,7 +91,7 @@ def test_jobs_are_answered_from_the_rows_by_signature(setup):
     r2 = TableExecutor(s["path"]).run(job(s, second, {"model": m1, "data": s["data"]}))  # a new executor: store
     assert r2.ok and r2.stats["table_signature"].startswith("sft(") and r2.stats["table_signature"].count("sft(") == 2
 
-    params = ACTIONS.get("linear").parse_params({"weight": 0.7}).model_dump(mode="json")
+    params = ACTIONS.get("linear").spec_params({"weight": 0.7})
     merge = ActionSpec(action="linear", inputs={"models": ["base", m1.id]}, params=params)
     r3 = ex.run(job(s, merge, {"models": (s["base"], m1)}))
     assert r3.ok, r3.error  # linear([base, m1], 0.7) is the table's linear([m1, base], 0.3)
@@ -175,7 +175,7 @@ def test_the_digest_names_the_content_not_the_order_of_rows(tmp_path):
 
 def test_a_noop_merge_is_answered_by_the_input_it_returns(setup):
     s, table = setup, read_table(setup["path"])
-    params = ACTIONS.get("linear").parse_params({"weight": 1.0}).model_dump(mode="json")
+    params = ACTIONS.get("linear").spec_params({"weight": 1.0})
     first = sft_spec("base", 1e-3, s["cfg"])
     m1 = ModelRef(id=first.model_id(), path="x", fingerprint=first.spec_hash(), parents=("base",), action="sft")
     ex = TableExecutor(s["path"])

@@ -52,7 +52,7 @@ OBJECTIVE = Objective(
 
 def spec(action: str, inputs: dict[str, Any], **params: Any) -> ActionSpec:
     """A spec as the pool builds it: every parameter filled in, defaults included."""
-    full = ACTIONS.get(action).parse_params({**CONFIG["params"].get(action, {}), **params}).model_dump(mode="json")
+    full = ACTIONS.get(action).spec_params({**CONFIG["params"].get(action, {}), **params})
     return ActionSpec(action=action, inputs=inputs, params=full)
 
 
