@@ -263,25 +263,26 @@ def decoder_blocks(model: Any) -> tuple[str, Any]:
     )
 
 
-def top_blocks(model: Any, params: Any, log: logging.Logger) -> range | None:
-    """Indices of the blocks `train_layers` trains, or None when every block trains (0, or N >= the depth)."""
+def top_blocks(model: Any, params: Any, log: logging.Logger) -> tuple[str, Any, int] | None:
+    """The block list's module path, the list, and the index of the first block `train_layers` trains; None when
+    every block trains (0, or N >= the depth)."""
     if not params.train_layers:
         return None
-    _, blocks = decoder_blocks(model)
+    path, blocks = decoder_blocks(model)
     if params.train_layers >= len(blocks):
         log.info("train_layers=%d >= the model's %d blocks: every block trains", params.train_layers, len(blocks))
         return None
-    return range(len(blocks) - params.train_layers, len(blocks))
+    return path, blocks, len(blocks) - params.train_layers
 
 
 def freeze_lower(model: Any, params: Any, log: logging.Logger) -> None:
     """Full fine-tuning of the top blocks only: no gradient flows below them, which is where a CPU saves time."""
-    top = top_blocks(model, params, log)
-    if top is None or params.lora_r:
+    top = None if params.lora_r else top_blocks(model, params, log)  # LoRA picks its blocks in `lora_config`
+    if top is None:
         return
+    _, blocks, first = top
     model.get_input_embeddings().requires_grad_(False)  # a tied output head is the same tensor: frozen too
-    _, blocks = decoder_blocks(model)
-    for block in blocks[: top.start]:
+    for block in blocks[:first]:
         block.requires_grad_(False)
 
 
@@ -294,9 +295,9 @@ def lora_config(params: Any, model: Any, log: logging.Logger) -> Any:
     targets: str | list[str] = "all-linear"
     layers: dict[str, Any] = {}
     if top is not None:  # peft takes a block range only with the layers named, not with "all-linear"
-        path, blocks = decoder_blocks(model)
+        path, blocks, first = top
         targets = sorted({n.rsplit(".", 1)[-1] for n, m in blocks.named_modules() if isinstance(m, torch.nn.Linear)})
-        layers = {"layers_to_transform": list(top), "layers_pattern": path.rsplit(".", 1)[-1]}
+        layers = {"layers_to_transform": list(range(first, len(blocks))), "layers_pattern": path.rsplit(".", 1)[-1]}
     return LoraConfig(
         r=params.lora_r,
         lora_alpha=params.lora_alpha,

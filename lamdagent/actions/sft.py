@@ -91,9 +91,8 @@ class SFT(ActionType):
                     # batches of similar lengths: random batches of a mixed set were mostly padding (3x slower)
                     train_sampling_strategy="group_by_length",
                 )
-                # TRL's own head is already answer-only where its Triton kernel runs
-                triton = prec.device.split(":")[0] in ("cuda", "xpu")
-                trainer_cls = SFTTrainer if triton else answer_head_trainer(SFTTrainer)
+                # on a GPU, TRL's own head is already answer-only (its Triton kernel)
+                trainer_cls = answer_head_trainer(SFTTrainer) if prec.use_cpu else SFTTrainer
                 trainer = trainer_cls(
                     model=model,
                     args=config,
