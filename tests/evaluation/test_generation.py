@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 import torch
 
-from lamdagent.evaluation.generation import generate, generate_with_stats, greedy_decode, render_prompts, token_batches
+from lamdagent.evaluation.generation import (
+    decode_groups,
+    generate,
+    generate_with_stats,
+    greedy_decode,
+    render_prompts,
+    token_batches,
+)
 from lamdagent.models.loading import load_causal_lm, load_tokenizer
 
 CONVERSATIONS = [
@@ -104,6 +111,59 @@ def test_finished_rows_leave_the_batch_and_the_rest_match_generate(sharp_model: 
     assert got == expected
     assert len(got[0]) == free[0].index(stop) + 1 <= 3
     assert sum(len(g) == 10 for g in got) >= 2  # others ran on after the first left the batch
+
+
+def test_prefill_chunks_decode_as_one_batch_with_the_same_tokens(sharp_model: tuple[Any, Any]) -> None:
+    """Prompts prefilled in separate passes of different widths, their caches padded and joined, must decode
+    to the tokens each pass gives alone; every row is reported finished once."""
+    model, tok = sharp_model
+    prompts = render_prompts(tok, CONVERSATIONS, None)
+    pad = tok.pad_token_id
+    ordered = sorted(prompts, key=len, reverse=True)
+    assert len(ordered[0]) > len(ordered[-1])  # the chunks' widths differ, so the merge pads
+    stop = greedy_decode(model, ordered[:1], 10, set(), pad, "cpu")[0][3]
+    finished: list[int] = []
+    joined = greedy_decode(model, ordered, 10, {stop}, pad, "cpu", chunks=[2, 3], on_finished=finished.append)
+    apart = greedy_decode(model, ordered[:2], 10, {stop}, pad, "cpu") + greedy_decode(
+        model, ordered[2:], 10, {stop}, pad, "cpu"
+    )
+    assert joined == apart
+    assert any(len(row) < 10 for row in joined) and any(len(row) == 10 for row in joined)
+    assert sum(finished) == len(prompts)
+    with pytest.raises(ValueError, match="do not split 5 prompts"):
+        greedy_decode(model, ordered, 10, {stop}, pad, "cpu", chunks=[2, 2])
+
+
+def test_growing_layer_holds_what_concatenation_would() -> None:
+    """The decode cache writes in place; past its room it grows, and row selection keeps the rows asked for."""
+    from lamdagent.evaluation.generation import _growing_layer_class
+
+    gen = torch.Generator().manual_seed(1)
+    keys, values = torch.randn(3, 2, 5, 4, generator=gen), torch.randn(3, 2, 5, 4, generator=gen)
+    room = 2
+    layer = _growing_layer_class()(
+        torch.cat([keys, torch.zeros(3, 2, room, 4)], dim=2), torch.cat([values, torch.zeros(3, 2, room, 4)], dim=2), 5
+    )
+    for _ in range(4):  # two steps fit the room, two more make it grow
+        new_k, new_v = torch.randn(3, 2, 1, 4, generator=gen), torch.randn(3, 2, 1, 4, generator=gen)
+        got_k, got_v = layer.update(new_k, new_v)
+        keys, values = torch.cat([keys, new_k], dim=2), torch.cat([values, new_v], dim=2)
+        assert torch.equal(got_k, keys) and torch.equal(got_v, values)
+    assert layer.get_seq_length() == 9
+    layer.batch_select_indices(torch.tensor([2, 0]))
+    assert torch.equal(layer.keys, keys[[2, 0]]) and torch.equal(layer.values, values[[2, 0]])
+
+
+def test_decode_groups_keep_the_cache_within_budget() -> None:
+    # budget 1 * 256 * 8 = 2048 cached tokens: rows x (widest prompt + 100 new tokens)
+    lengths = {0: 500, 1: 480, 2: 300, 3: 300, 4: 100, 5: 100, 6: 100, 7: 90}
+    batches = [[0], [1], [2, 3], [4, 5, 6, 7]]
+    groups = decode_groups(batches, lengths, max_new_tokens=100, batch_size=1)
+    assert groups == [[[0], [1]], [[2, 3]], [[4, 5, 6, 7]]]  # 4 x 600 > 2048, then 6 x 400 > 2048
+    for group in groups:
+        rows = [i for batch in group for i in batch]
+        assert len(rows) == 1 or len(rows) * (max(lengths[i] for i in rows) + 100) <= 2048
+    assert decode_groups([[0, 1]], {0: 5000, 1: 5000}, 100, 1) == [[[0, 1]]]  # one batch over budget still decodes
 
 
 def test_tools_must_align_with_conversations(sharp_model: tuple[Any, Any]) -> None:
