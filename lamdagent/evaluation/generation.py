@@ -252,8 +252,8 @@ def greedy_decode(
 
     `chunks` splits the prompts (consecutive counts) into separate prefill passes, each padded to its own
     longest prompt, whose caches then decode as one batch: prefill is compute-bound and pays for padding,
-    while a decode step on a CPU costs about the same for 1 row as for 16 (it reads all the weights), so
-    fewer, fuller decode batches save most of it. Unlike `model.generate`, a row that has finished leaves the
+    while a decode step reads all the weights whatever its rows (on 2 cores 71 ms for one row, 137 ms for
+    16), so fewer, fuller decode batches cost less. Unlike `model.generate`, a row that has finished leaves the
     batch and its cache rows are dropped (`on_finished` hears how many), so the rest decode at the cost of
     the rows still running. Positions come from each left-padded mask, as `generate` computes them, so the
     tokens are those of greedy `generate`.
