@@ -269,19 +269,33 @@ def greedy_decode(
         passes.append(_prefill(model, prompts[first : first + size], pad_id, device))
         first += size
     grown = _growing_cache([p[0] for p in passes], [p[1] for p in passes], max_new_tokens)
-    if grown is None and len(passes) > 1:  # a cache kind this cannot pad: decode each pass on its own
+    if grown is None:  # a cache kind this cannot pad: each pass decodes on its own, from its own prefill
         out: list[list[int]] = []
-        first = 0
-        for size in sizes:
-            part = prompts[first : first + size]
-            out += greedy_decode(model, part, max_new_tokens, stops, pad_id, device, None, on_finished)
-            first += size
+        for one in passes:
+            out += _decode_from(model, *one, max_new_tokens, stops, device, on_finished)
         return out
-    cache, mask = grown if grown is not None else (passes[0][0], passes[0][1])
     position = torch.cat([p[2] for p in passes])
     token = torch.cat([p[3] for p in passes])
-    live = list(range(len(prompts)))  # batch row k decodes prompt live[k]
-    results: list[list[int]] = [[] for _ in prompts]
+    return _decode_from(model, *grown, position, token, max_new_tokens, stops, device, on_finished)
+
+
+def _decode_from(
+    model: Any,
+    cache: Any,
+    mask: Any,
+    position: Any,
+    token: Any,
+    max_new_tokens: int,
+    stops: set[int],
+    device: Any,
+    on_finished: Callable[[int], None] | None,
+) -> list[list[int]]:
+    """The greedy loop of `greedy_decode` from a filled cache, its mask, the rows' last positions and their
+    first new tokens."""
+    import torch
+
+    live = list(range(len(token)))  # batch row k decodes prompt live[k]
+    results: list[list[int]] = [[] for _ in live]
     for step in range(max_new_tokens):
         values = token.tolist()
         keep = []

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import torch
 
+from lamdagent.evaluation import generation
 from lamdagent.evaluation.generation import (
     decode_groups,
     generate,
@@ -113,7 +114,9 @@ def test_finished_rows_leave_the_batch_and_the_rest_match_generate(sharp_model: 
     assert sum(len(g) == 10 for g in got) >= 2  # others ran on after the first left the batch
 
 
-def test_prefill_chunks_decode_as_one_batch_with_the_same_tokens(sharp_model: tuple[Any, Any]) -> None:
+def test_prefill_chunks_decode_as_one_batch_with_the_same_tokens(
+    sharp_model: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Prompts prefilled in separate passes of different widths, their caches padded and joined, must decode
     to the tokens each pass gives alone; every row is reported finished once."""
     model, tok = sharp_model
@@ -130,6 +133,9 @@ def test_prefill_chunks_decode_as_one_batch_with_the_same_tokens(sharp_model: tu
     assert joined == apart
     assert any(len(row) < 10 for row in joined) and any(len(row) == 10 for row in joined)
     assert sum(finished) == len(prompts)
+    # a cache kind the merge cannot pad: each pass decodes from its own prefill, to the same tokens
+    monkeypatch.setattr(generation, "_growing_cache", lambda *args: None)
+    assert greedy_decode(model, ordered, 10, {stop}, pad, "cpu", chunks=[2, 3]) == apart
     with pytest.raises(ValueError, match="do not split 5 prompts"):
         greedy_decode(model, ordered, 10, {stop}, pad, "cpu", chunks=[2, 2])
 
