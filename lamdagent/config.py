@@ -174,8 +174,8 @@ def _demo_dict() -> dict[str, Any]:
     """The embedded demo, sized from measurements on an idle 2-core CPU (docs/demo.md): 144 tool-use rows for
     two epochs on the top 15 of the model's 30 blocks is the cheapest training that moved tool use on the test
     split (48 rows did not; every block took twice the time). One such fine-tune and the evaluations fill
-    about 12 minutes there, so the clock is 15 minutes; a slower machine still finishes its first trial (a
-    trial starts while no finished one says it would not fit) and the test scores."""
+    about 12 minutes there, and the 15-minute clock then holds a merge (the loop offers only what fits); a
+    slower machine still finishes its first trial and the test score."""
     return {
         "base_models": [EMBEDDED_NAME],
         "data_scale": 1.0,
@@ -213,7 +213,9 @@ def _demo_dict() -> dict[str, Any]:
                 "name": "instruction_following",
                 "source": "builtin:instruction_following",
                 "weight": 0.0,
-                "options": {"val_size": 16, "test_size": 16, "max_new_tokens": 128},
+                # 32 prompts a split (about 66 instructions): on 16 the base scored 0.276 on validation and
+                # 0.394 on test, too loose to judge a constraint by.
+                "options": {"val_size": 32, "test_size": 32, "max_new_tokens": 128},
             },
         ],
         "constraints": [{"task": "instruction_following", "min_delta": -0.01}],
@@ -240,7 +242,8 @@ def _demo_dict() -> dict[str, Any]:
         },
         "policy": {"name": "llm", "llm": {"backend": "local", "model": EMBEDDED_NAME, "temperature": 0.0}},
         "budget": {"iterations": 4, "wall_clock_s": 900},
-        "eval": {"batch_size": 16},
+        # The test split scores the chosen model only: its test evaluation is what the clock keeps time for.
+        "eval": {"batch_size": 16, "final_top_k": 1},
     }
 
 

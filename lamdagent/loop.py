@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from lamdagent.clock import ClockEstimates
 from lamdagent.config import RunConfig
 from lamdagent.context import RunContext, base_ids
 from lamdagent.errors import LamdagentError
@@ -22,7 +23,7 @@ from lamdagent.ledger import Ledger, TrialRecord, TrialState
 from lamdagent.models.store import ModelStore
 from lamdagent.observer import RunObserver, RunSummary
 from lamdagent.policies.base import Policy, PolicyView, Proposal
-from lamdagent.pool import Pool
+from lamdagent.pool import Candidates, Pool
 from lamdagent.runinfo import run_info
 from lamdagent.signature import SignatureIndex, base_signature, signatures_of_run
 from lamdagent.spec import ActionSpec, spec_text
@@ -35,6 +36,7 @@ class Loop:
         self.ctx = ctx
         self.observer = observer or RunObserver()
         self._in_flight: dict[Handle, TrialRecord] = {}
+        self._late: set[str] = set()  # specs proposed but not launched: their trials would not end in time
         self._t0 = time.time()
         self._elapsed_before = float(ctx.ledger.get_meta("elapsed_s", 0.0))
 
@@ -109,30 +111,45 @@ class Loop:
         }
 
     def exhausted(self) -> str | None:
-        """The budget that stops new launches. The wall clock also stops a launch that would, at the mean
-        duration of the trials so far, end past it: the run should end within its budget, not start late."""
+        """The budget that stops new launches. The wall clock also stops the run when no action type's next
+        trial would end in time, with the final test scores still to come: it should end within its
+        budget, not start late."""
         left = self.budget_left()
         for kind, value in left.items():
             if value is not None and value <= 0:
                 return kind
-        walls = [
-            t.timings["wall_s"] for t in self.ctx.ledger.trials("finished") if not t.cached and "wall_s" in t.timings
-        ]
-        clock = left["wall_clock_s"]
-        if clock is not None and walls and clock - self.final_test_reserve() < sum(walls) / len(walls):
-            return "wall_clock_s"
+        if left["wall_clock_s"] is not None:
+            actions, clock = list(self.ctx.pool.candidates().actions), self.clock()
+            if actions and not any(self.fits(a, clock) for a in actions):
+                return "wall_clock_s"
         return None
 
-    def final_test_reserve(self) -> float:
-        """Seconds to keep for scoring the best few on test at the end (`eval.test: final`), estimated from the
-        first initial model's own test evaluation, so the whole run, that step included, fits its clock."""
+    def clock(self) -> ClockEstimates:
+        """Duration estimates from this run's finished trials (see `lamdagent.clock`)."""
+        first = next(iter(self.ctx.bases().values()), {})
+        items = self.ctx.ledger.get_meta("eval_items") or {}
+        return ClockEstimates.of(self.ctx.ledger.trials("finished"), first.get("timings", {}), items)
+
+    def fits(self, action: str, clock: ClockEstimates | None = None) -> bool:
+        """Whether a trial of `action` started now would end within the wall clock, with time kept for the
+        test scores of the models there will then be."""
+        left = self.budget_left()["wall_clock_s"]
+        if left is None:
+            return True
+        clock = clock or self.clock()
+        return left - self.final_test_reserve(extra=1, clock=clock) >= clock.trial_s(action)
+
+    def final_test_reserve(self, extra: int = 0, clock: ClockEstimates | None = None) -> float:
+        """Seconds to keep for scoring the best few on test at the end (`eval.test: final`): one test
+        evaluation for each model that will need one (finished or running trials' models without test scores,
+        and `extra` trials about to start), at most `final_top_k`."""
         settings = self.ctx.cfg.eval
         if settings.test != "final" or settings.final_top_k == 0:
             return 0.0
-        first = next(iter(self.ctx.bases().values()), {})
-        timings = first.get("timings", {})
-        per_model = float(timings.get("eval_test_s", 0.0)) + float(timings.get("eval_load_s", 0.0))
-        return settings.final_top_k * per_model
+        have = self.ctx.ledger.test_scores()
+        untested = {t.output_model for t in self.ctx.ledger.trials("finished") if t.output_model not in have}
+        count = min(settings.final_top_k, len(untested - {None}) + len(self._in_flight) + extra)
+        return count * (clock or self.clock()).test_s()
 
     def budget_text(self) -> str:
         parts = []
@@ -166,9 +183,10 @@ class Loop:
         index = SignatureIndex(models)
         seen_signatures = {sig for sig in by_trial.values() if sig is not None}
         seen_signatures |= {sig for sig in map(index.signature, running) if sig is not None}
+        candidates, budget = self._candidates_in_time()
         return PolicyView(
             pool=self.ctx.pool,
-            candidates=self.ctx.pool.candidates(),
+            candidates=candidates,
             history=[t for t in trials if t.state not in (TrialState.RUNNING, TrialState.INTERRUPTED)],
             running=running,
             memory=ledger.memory(),
@@ -182,10 +200,24 @@ class Loop:
             model_signatures={m: sig for m, sig in models.items() if m in self.ctx.pool.models},
             items={task: int(n) for task, n in (ledger.get_meta("eval_items") or {}).get("validation", {}).items()},
             violations=self._violations(base, trials),
-            budget=self.budget_text(),
+            budget=budget,
             verdicts={e["payload"]["model"]: e["payload"]["validation"] for e in ledger.events("verdicts")},
             rank=self._rank,
         )
+
+    def _candidates_in_time(self) -> tuple[Candidates, str]:
+        """The candidates without the action types whose next trial would not end in time, and the budget
+        text saying which were left out (all are kept when none fits: the loop stops before asking)."""
+        candidates, budget = self.ctx.pool.candidates(), self.budget_text()
+        if self.budget_left()["wall_clock_s"] is None:
+            return candidates, budget
+        clock = self.clock()
+        slow = {a: clock.trial_s(a) for a in candidates.actions if not self.fits(a, clock)}
+        if not slow or len(slow) == len(candidates.actions):
+            return candidates, budget
+        kept = {a: c for a, c in candidates.actions.items() if a not in slow}
+        out = ", ".join(f"{a} (~{s:.0f} s)" for a, s in sorted(slow.items()))
+        return Candidates(kept, candidates.pool), f"{budget}; too long for the time left: {out}"
 
     def _rank(self, task_scores: Mapping[str, float]) -> float:
         """The objective of per-task scores (a prediction), as trials are scored; -inf where it cannot be."""
@@ -216,7 +248,24 @@ class Loop:
         out = self._reruns()[:n]
         if len(out) < n:
             out += self.ctx.policy.propose(self.view([p.spec for p in out]), n - len(out))
-        return self._distinct(out)
+        return self._distinct(self._in_time(out))
+
+    def _in_time(self, proposals: list[Proposal]) -> list[Proposal]:
+        """Drop a proposal whose trial would not end in time (a hand-written pipeline's next step may be one;
+        other policies choose among the action types that fit), saying so in the ledger."""
+        if self.budget_left()["wall_clock_s"] is None:
+            return proposals
+        clock = self.clock()
+        out = []
+        for proposal in proposals:
+            if self.fits(proposal.spec.action, clock):
+                out.append(proposal)
+                continue
+            if proposal.spec.spec_hash() not in self._late:  # once per spec, though it may be asked again
+                self._late.add(proposal.spec.spec_hash())
+                estimate = round(clock.trial_s(proposal.spec.action), 1)
+                self.ctx.ledger.log_event("too_long", {"action": proposal.spec.action, "estimate_s": estimate})
+        return out
 
     def _reruns(self) -> list[Proposal]:
         """Trials interrupted by the death of the loop whose spec has not been run again since."""
@@ -340,6 +389,7 @@ class Loop:
                     for proposal in proposals:
                         self.launch(proposal)
                     if not proposals and not self._in_flight:
+                        stopped_by = "wall_clock_s" if self._late else stopped_by
                         break
                 elif reason is not None and not self._in_flight:
                     stopped_by = reason

@@ -26,6 +26,8 @@ from lamdagent.ledger import Ledger
 from lamdagent.loop import Loop
 from lamdagent.policies import make_policy
 from lamdagent.policies.base import Policy, PolicyView, Proposal
+from lamdagent.pool import Candidates
+from lamdagent.spec import ActionSpec
 
 
 class Scripted(Policy):
@@ -283,33 +285,69 @@ def test_test_split_is_scored_once_at_the_end_for_the_best(tiny_model_dir, tmp_p
     assert jobs and all(j["splits"] == ["validation"] for j in jobs)
 
 
-def test_the_wall_clock_keeps_time_for_the_final_test_scores(monkeypatch):
-    """A launch that would leave too little time to score the best few on test at the end is not made."""
+def test_the_wall_clock_keeps_time_for_the_final_test_scores_and_offers_what_fits(monkeypatch):
+    """A launch that would leave too little time to score the models on test at the end is not made; an action
+    type whose trials take longer than the time left is left out of the candidates while a merge still fits."""
     from types import SimpleNamespace
 
     from lamdagent.spec import EvalSettings
 
+    sft = SimpleNamespace(
+        state="finished",
+        cached=False,
+        action="sft",
+        output_model="m1",
+        timings={"wall_s": 200.0, "eval_validation_s": 50.0, "eval_load_s": 10.0},
+    )
+
     class FakeLedger:
+        tested: dict[str, Any] = {}
+
         def get_meta(self, key: str, default: Any = None) -> Any:
             return default
 
         def trials(self, state: str | None = None) -> list[Any]:
-            return [SimpleNamespace(state="finished", cached=False, timings={"wall_s": 100.0})]
+            return [sft]
+
+        def test_scores(self) -> dict[str, Any]:
+            return self.tested
 
         def total_llm_tokens(self) -> int:
             return 0
 
-    def loop_with(test: str) -> Loop:
+        def log_event(self, kind: str, payload: dict[str, Any]) -> None:
+            events.append((kind, payload))
+
+    events: list[tuple[str, dict[str, Any]]] = []
+    pool = SimpleNamespace(candidates=lambda: Candidates({"sft": None, "linear": None}, None))  # type: ignore[dict-item]
+
+    def loop_with(test: str, elapsed: float, top_k: int = 3) -> Loop:
         cfg = SimpleNamespace(
             budget=SimpleNamespace(iterations=None, wall_clock_s=1000.0, llm_tokens=None),
-            eval=EvalSettings(test=test, final_top_k=3),  # type: ignore[arg-type]
+            eval=EvalSettings(test=test, final_top_k=top_k),  # type: ignore[arg-type]
         )
-        bases = {"base": {"timings": {"eval_test_s": 50.0, "eval_load_s": 10.0}}}
-        ctx = SimpleNamespace(cfg=cfg, ledger=FakeLedger(), bases=lambda: bases, executor=None)
+        bases = {"base": {"timings": {"eval_validation_s": 80.0, "eval_test_s": 50.0, "eval_load_s": 10.0}}}
+        ctx = SimpleNamespace(cfg=cfg, ledger=FakeLedger(), bases=lambda: bases, executor=None, pool=pool)
         loop = Loop(ctx)  # type: ignore[arg-type]
-        monkeypatch.setattr(loop, "elapsed", lambda: 750.0)  # 250 s left; trials take 100 s
+        monkeypatch.setattr(loop, "elapsed", lambda: elapsed)
         return loop
 
-    assert loop_with("every").exhausted() is None  # 250 s left is room for a 100 s trial
-    assert loop_with("final").final_test_reserve() == 180.0  # 3 models x (50 s test + 10 s load)
-    assert loop_with("final").exhausted() == "wall_clock_s"  # 250 - 180 < 100
+    assert loop_with("every", 750.0).exhausted() is None  # 250 s left is room for a 200 s fine-tune
+    assert set(loop_with("every", 750.0)._candidates_in_time()[0].actions) == {"sft", "linear"}
+    final = loop_with("final", 750.0)
+    # m1 and the next trial's model will need a test score: 2 x 60 s (the base's 50 s test + 10 s load)
+    assert final.final_test_reserve(extra=1) == 120.0
+    assert final.final_test_reserve() == 60.0
+    assert loop_with("final", 750.0, top_k=1).final_test_reserve(extra=1) == 60.0  # never more than top k
+    # 130 s left after the reserve: no second fine-tune (200 s), but a merge (its first: ~60 s of evaluation)
+    assert not final.fits("sft") and final.fits("linear") and final.exhausted() is None
+    kept, budget = final._candidates_in_time()
+    assert list(kept.actions) == ["linear"] and "too long for the time left: sft (~200 s)" in budget
+    assert loop_with("final", 900.0).exhausted() == "wall_clock_s"  # 100 - 120 s leaves room for nothing
+    # a policy that ignores the candidates (a hand-written pipeline) gets its too-long step dropped, on record
+    steps = [Proposal(ActionSpec(action=a, inputs={})) for a in ("sft", "linear")]
+    assert [p.spec.action for p in final._in_time(steps)] == ["linear"] and final._late
+    assert [p.spec.action for p in final._in_time(steps)] == ["linear"]  # asked again: recorded once
+    assert events == [("too_long", {"action": "sft", "estimate_s": 200.0})]
+    FakeLedger.tested = {"m1": {}}  # m1 scored on test already: only the next model needs time
+    assert loop_with("final", 750.0).final_test_reserve(extra=1) == 60.0

@@ -34,6 +34,7 @@ FLOORS: dict[str, int] = {
     "lamdagent.pool": 4,
     "lamdagent.predict": 4,
     "lamdagent.execution": 4,
+    "lamdagent.clock": 4,
     "lamdagent.signature": 3,
     "lamdagent.policies": 5,
     "lamdagent.config": 6,

@@ -149,11 +149,15 @@ def test_heldout_rows_use_functions_and_templates_no_other_split_shows(splits: d
     assert sum(any(rx.search(user_text(r)) for rx in regexes) for r in heldout) > len(heldout) // 4
 
 
-def _template_regex(template: str) -> str:
+def _template_body(template: str) -> str:
     out = ""
     for literal, name, _, _ in string.Formatter().parse(template):
         out += re.escape(literal) + ("(.+?)" if name else "")
-    return "(?i)(^|\\. |, |: )" + out
+    return out
+
+
+def _template_regex(template: str) -> str:
+    return "(?i)(^|\\. |, |: )" + _template_body(template)
 
 
 def test_sft_and_eval_answers_are_right_by_the_checker(splits: dict[str, list[dict]]) -> None:
@@ -162,7 +166,9 @@ def test_sft_and_eval_answers_are_right_by_the_checker(splits: dict[str, list[di
         calls = parse_tool_calls(answer)
         assert calls is not None
         if not calls:
-            assert answer in REFUSALS
+            # a request for a function that is not offered is declined; chit-chat is answered in plain text
+            chat = any(re.fullmatch(_template_body(t), user_text(row)) for t in CHITCHAT)
+            assert (answer in REFUSALS) == (not chat), (user_text(row), answer)
         assert {c["name"] for c in calls} <= {t["name"] for t in offered(row)}
     task = BuiltinToolUseTask(val_size=200, test_size=200)
     for split in ("validation", "test"):
@@ -170,6 +176,25 @@ def test_sft_and_eval_answers_are_right_by_the_checker(splits: dict[str, list[di
         right = [format_tool_calls(canonical_calls(it.reference)) or "No tool fits." for it in items]
         metrics = task.score(items, right)
         assert all(v == 1.0 for v in metrics.values()), metrics
+
+
+def test_chit_chat_gets_a_plain_answer_that_fills_its_request_and_keeps_the_other_rows() -> None:
+    from lamdagent.data.builtin.tool_catalogue import CHITCHAT_REPLIES, STORY_SUMMARIES
+    from lamdagent.data.builtin.tool_use import chitchat_reply
+
+    assert set(CHITCHAT_REPLIES) == set(CHITCHAT)
+    assert set(STORY_SUMMARIES) == set(POOLS["story"])
+    poem = (CHITCHAT[0], {"topic": "trains"}, "Write a short poem about trains.")
+    assert "trains" in chitchat_reply(*poem) and chitchat_reply(*poem) == chitchat_reply(*poem)
+    story = chitchat_reply(CHITCHAT[5], {"story": "Hamlet"}, "Summarize the story of Hamlet in one sentence.")
+    assert story == STORY_SUMMARIES["Hamlet"]
+    pet = chitchat_reply(CHITCHAT[3], {"pet": "kitten"}, "Suggest a name for my kitten.")
+    assert not any(f"{{{k}}}" in pet for k in ("name", "name2", "name3")) and "{" not in pet
+    # the answers come from the request's text, not the rows' random stream: the first rows of a larger draw
+    # are the rows of a smaller one
+    assert generate("sft", 30, 3) == generate("sft", 60, 3)[:30]
+    answered = [r for r in generate("sft", 200, 0) if r["completion"][0]["content"] not in REFUSALS]
+    assert any("<tool_call>" not in r["completion"][0]["content"] for r in answered)
 
 
 def test_drafted_answers_pass_and_rejected_answers_fail_the_checker() -> None:

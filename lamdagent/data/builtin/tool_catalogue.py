@@ -1193,6 +1193,71 @@ CHITCHAT: tuple[str, ...] = (
 )
 CHITCHAT_HELDOUT = 3  # how many templates at the end of CHITCHAT are held out
 
+# Plain-text answers to the chit-chat requests, one tuple per CHITCHAT template (same slots; `{name}` and
+# `{summary}` are filled from the tables below). No function fits these requests, but the request itself is
+# fine: the system prompt says to answer in plain text, and a model trained to refuse them learns to refuse
+# ordinary writing requests too, which cost the demo's fine-tunes most of their instruction following.
+CHITCHAT_REPLIES: dict[str, tuple[str, ...]] = {
+    CHITCHAT[0]: (
+        "Here is a short poem about {topic}:\n\nQuiet and near, you color the day,\nyou ask for nothing "
+        "and still find a way;\nI think of {topic} when the hours run long,\nand the thought of it turns "
+        "into a song.",
+        "A short poem about {topic}:\n\nI looked for words and found {topic} there,\nsimple and bright "
+        "as the morning air;\nsome things are small, yet they fill the heart,\nand this is where my "
+        "verses start.",
+    ),
+    CHITCHAT[1]: (
+        "Here is one: I tried to tell a joke about {topic}, but it went over everyone's head. I'll try a "
+        "lower one next time!",
+        "A joke about {topic}: why did {topic} sit in the front row? It heard the show would be outstanding.",
+    ),
+    CHITCHAT[2]: (
+        "Three tips for {advice}:\n1. Start small: pick one thing to change this week.\n2. Make it a "
+        "habit: do a little every day at the same time.\n3. Check your progress weekly and adjust what "
+        "does not work.",
+        "Here are three tips for {advice}:\n1. Set one clear, concrete goal.\n2. Remove the "
+        "distractions that get in the way.\n3. Ask a friend to keep you accountable.",
+    ),
+    CHITCHAT[3]: (
+        "How about {name}? It is short, friendly and easy to call. Other ideas: {name2} or {name3}.",
+        "I would call your {pet} {name}. If that does not fit, try {name2} or {name3}.",
+    ),
+    CHITCHAT[4]: (
+        'Slogan for a {business}: "Made with care, shared with a smile."',
+        'How about: "Your neighborhood {business}: come as a guest, leave as a friend."',
+    ),
+    CHITCHAT[5]: ("{summary}",),
+    CHITCHAT[6]: (
+        "A limerick about {topic}:\n\nThere once was a fan of {topic}\nwho talked of it all through "
+        "the night;\nthe neighbors complained,\nbut the fan just explained:\n\"it's a topic that "
+        'always feels right."',
+    ),
+    CHITCHAT[7]: (
+        "Start with {hobby} in small steps: find a beginner's guide or a class, get only the basic "
+        "equipment, and set aside a little time each week. A local club or online group helps you learn "
+        "faster and stay motivated.",
+    ),
+    CHITCHAT[8]: (
+        "Happy birthday! Thank you for being such a wonderful {relative}. I hope your day is full of "
+        "laughter and the year ahead brings you everything you wish for. With love, [your name]",
+    ),
+}
+PET_NAMES: tuple[str, ...] = ("Biscuit", "Luna", "Pepper", "Milo", "Coco", "Ziggy", "Olive", "Sunny")
+STORY_SUMMARIES: dict[str, str] = {
+    "Cinderella": "A kind young woman mistreated by her stepfamily goes to the royal ball with her fairy "
+    "godmother's help, loses a glass slipper at midnight, and is found and married by the prince.",
+    "Romeo and Juliet": "Two young lovers from feuding families in Verona marry in secret, and a chain of "
+    "misunderstandings ends in both of their deaths and their families' reconciliation.",
+    "Hamlet": "Prince Hamlet of Denmark sets out to avenge his father, murdered by his uncle Claudius for the "
+    "throne, and his revenge ends with almost everyone at court dead, himself included.",
+    "Little Red Riding Hood": "A girl bringing food to her grandmother is tricked by a wolf who eats the "
+    "grandmother and waits in her bed, until a passing woodsman rescues them both.",
+    "The Odyssey": "After the Trojan War, Odysseus spends ten years finding his way home to Ithaca past "
+    "monsters and angry gods, then drives out the suitors who have taken over his house.",
+    "Moby Dick": "Captain Ahab drives the whaling ship Pequod on an obsessive hunt for the white whale Moby "
+    "Dick, which destroys the ship and its crew, leaving only the narrator Ishmael alive.",
+}
+
 REFUSALS: tuple[str, ...] = (
     "None of the available functions can help with that.",
     "I can't do that with the tools I have.",

@@ -24,8 +24,11 @@ from lamdagent.data.builtin.tool_catalogue import (
     CATALOGUE,
     CHITCHAT,
     CHITCHAT_HELDOUT,
+    CHITCHAT_REPLIES,
+    PET_NAMES,
     POOLS,
     REFUSALS,
+    STORY_SUMMARIES,
     Param,
     Template,
     ToolSpec,
@@ -77,6 +80,7 @@ class _Draft:
     user: str
     calls: list[_Call]
     heldout: bool
+    reply: str = ""  # the plain-text answer of a request no function serves but the assistant can
 
     def schemas(self) -> list[dict[str, Any]]:
         return [t.schema() for t in self.offered]
@@ -86,7 +90,8 @@ class _Draft:
 
     def answer(self, rng: random.Random) -> str:
         if not self.calls:
-            return rng.choice(REFUSALS)
+            refusal = rng.choice(REFUSALS)  # drawn either way, so the rows after this one stay the same
+            return self.reply or refusal
         return format_tool_calls([{"name": c.tool.name, "arguments": c.args} for c in self.calls])
 
 
@@ -198,8 +203,20 @@ def _irrelevance(heldout: bool, pool: tuple[ToolSpec, ...], rng: random.Random) 
         slots = {name: rng.choice(pool_phrasings(rng.choice(POOLS[name]))) for name in _placeholders(chosen)}
         text = chosen.format(**slots)
         others = list(pool)
+        offered = rng.sample(others, rng.randint(1, 3))
+        return _Draft("irrelevance", offered, text, [], heldout, reply=chitchat_reply(chosen, slots, text))
     offered = rng.sample(others, rng.randint(1, 3))
     return _Draft("irrelevance", offered, text, [], heldout)
+
+
+def chitchat_reply(template: str, slots: dict[str, str], text: str) -> str:
+    """A plain-text answer to a chit-chat request, chosen by the request's own text (not the row's random
+    stream, so adding answers left every other row as it was)."""
+    pick = random.Random(f"reply:{text}")
+    names = pick.sample(PET_NAMES, 3)
+    summary = STORY_SUMMARIES.get(slots.get("story", ""), "")
+    fill = {**slots, "name": names[0], "name2": names[1], "name3": names[2], "summary": summary}
+    return pick.choice(CHITCHAT_REPLIES[template]).format(**fill)
 
 
 def _templates(tool: ToolSpec, heldout: bool) -> tuple[Template, ...]:
