@@ -10,7 +10,7 @@ cannot hold another fine-tune can still merge what it has.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from lamdagent.actions.base import ACTIONS
@@ -41,7 +41,6 @@ class ClockEstimates:
 
     trials: tuple[TrialRecord, ...]  # finished trials that ran (cache hits took no time)
     base_timings: Mapping[str, float]  # the first initial model's evaluation timings
-    relation: Callable[[str], str]  # action type -> its kind ("finetune", "merge")
     test_share: float = 1.0  # test items / validation items: a test evaluation's cost against a validation one
 
     @classmethod
@@ -50,11 +49,10 @@ class ClockEstimates:
         trials: Iterable[TrialRecord],
         base_timings: Mapping[str, float],
         items: Mapping[str, Mapping[str, int]] | None = None,
-        relation: Callable[[str], str] = action_relation,
     ) -> ClockEstimates:
         timed = tuple(t for t in trials if t.state == "finished" and not t.cached and "wall_s" in t.timings)
         val, test = (sum((items or {}).get(split, {}).values()) for split in ("validation", "test"))
-        return cls(timed, base_timings, relation, test / val if val and test else 1.0)
+        return cls(timed, base_timings, test / val if val and test else 1.0)
 
     def _validation_evals(self) -> list[float]:
         return [eval_s(t.timings, "validation") for t in self.trials if "eval_validation_s" in t.timings]
@@ -62,10 +60,10 @@ class ClockEstimates:
     def trial_s(self, action: str) -> float:
         """The mean duration of this action type's trials; else of its kind's; else a lower bound: the
         validation evaluation every trial ends with (the trials' mean, else the base model's)."""
-        kind = self.relation(action)
+        kind = action_relation(action)
         for same in (
             [t.timings["wall_s"] for t in self.trials if t.action == action],
-            [t.timings["wall_s"] for t in self.trials if self.relation(t.action) == kind],
+            [t.timings["wall_s"] for t in self.trials if action_relation(t.action) == kind],
             self._validation_evals(),
         ):
             mean = _mean(same)

@@ -9,7 +9,7 @@ budget. The loop prints nothing itself: it reports to an observer (`lamdagent.co
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -119,8 +119,8 @@ class Loop:
             if value is not None and value <= 0:
                 return kind
         if left["wall_clock_s"] is not None:
-            actions, clock = list(self.ctx.pool.candidates().actions), self.clock()
-            if actions and not any(self.fits(a, clock) for a in actions):
+            actions = list(self.ctx.pool.candidates().actions)
+            if actions and len(self.too_long(actions)) == len(actions):
                 return "wall_clock_s"
         return None
 
@@ -130,14 +130,16 @@ class Loop:
         items = self.ctx.ledger.get_meta("eval_items") or {}
         return ClockEstimates.of(self.ctx.ledger.trials("finished"), first.get("timings", {}), items)
 
-    def fits(self, action: str, clock: ClockEstimates | None = None) -> bool:
-        """Whether a trial of `action` started now would end within the wall clock, with time kept for the
-        test scores of the models there will then be."""
+    def too_long(self, actions: Iterable[str]) -> dict[str, float]:
+        """The action types whose next trial, started now, would not end within the wall clock with time kept
+        for the test scores of the models there will then be, with their estimated seconds."""
         left = self.budget_left()["wall_clock_s"]
         if left is None:
-            return True
-        clock = clock or self.clock()
-        return left - self.final_test_reserve(extra=1, clock=clock) >= clock.trial_s(action)
+            return {}
+        clock = self.clock()
+        room = left - self.final_test_reserve(extra=1, clock=clock)
+        estimates = {a: clock.trial_s(a) for a in actions}
+        return {a: s for a, s in estimates.items() if s > room}
 
     def final_test_reserve(self, extra: int = 0, clock: ClockEstimates | None = None) -> float:
         """Seconds to keep for scoring the best few on test at the end (`eval.test: final`): one test
@@ -209,10 +211,7 @@ class Loop:
         """The candidates without the action types whose next trial would not end in time, and the budget
         text saying which were left out (all are kept when none fits: the loop stops before asking)."""
         candidates, budget = self.ctx.pool.candidates(), self.budget_text()
-        if self.budget_left()["wall_clock_s"] is None:
-            return candidates, budget
-        clock = self.clock()
-        slow = {a: clock.trial_s(a) for a in candidates.actions if not self.fits(a, clock)}
+        slow = self.too_long(candidates.actions)
         if not slow or len(slow) == len(candidates.actions):
             return candidates, budget
         kept = {a: c for a, c in candidates.actions.items() if a not in slow}
@@ -253,19 +252,15 @@ class Loop:
     def _in_time(self, proposals: list[Proposal]) -> list[Proposal]:
         """Drop a proposal whose trial would not end in time (a hand-written pipeline's next step may be one;
         other policies choose among the action types that fit), saying so in the ledger."""
-        if self.budget_left()["wall_clock_s"] is None:
-            return proposals
-        clock = self.clock()
-        out = []
+        slow = self.too_long({p.spec.action for p in proposals})
         for proposal in proposals:
-            if self.fits(proposal.spec.action, clock):
-                out.append(proposal)
-                continue
-            if proposal.spec.spec_hash() not in self._late:  # once per spec, though it may be asked again
-                self._late.add(proposal.spec.spec_hash())
-                estimate = round(clock.trial_s(proposal.spec.action), 1)
-                self.ctx.ledger.log_event("too_long", {"action": proposal.spec.action, "estimate_s": estimate})
-        return out
+            spec = proposal.spec
+            if spec.action in slow and spec.spec_hash() not in self._late:  # recorded once, though asked again
+                self._late.add(spec.spec_hash())
+                self.ctx.ledger.log_event(
+                    "too_long", {"action": spec.action, "estimate_s": round(slow[spec.action], 1)}
+                )
+        return [p for p in proposals if p.spec.action not in slow]
 
     def _reruns(self) -> list[Proposal]:
         """Trials interrupted by the death of the loop whose spec has not been run again since."""

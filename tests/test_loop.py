@@ -340,7 +340,7 @@ def test_the_wall_clock_keeps_time_for_the_final_test_scores_and_offers_what_fit
     assert final.final_test_reserve() == 60.0
     assert loop_with("final", 750.0, top_k=1).final_test_reserve(extra=1) == 60.0  # never more than top k
     # 130 s left after the reserve: no second fine-tune (200 s), but a merge (its first: ~60 s of evaluation)
-    assert not final.fits("sft") and final.fits("linear") and final.exhausted() is None
+    assert final.too_long(["sft", "linear"]) == {"sft": 200.0} and final.exhausted() is None
     kept, budget = final._candidates_in_time()
     assert list(kept.actions) == ["linear"] and "too long for the time left: sft (~200 s)" in budget
     assert loop_with("final", 900.0).exhausted() == "wall_clock_s"  # 100 - 120 s leaves room for nothing

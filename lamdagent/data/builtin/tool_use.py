@@ -197,16 +197,16 @@ def _irrelevance(heldout: bool, pool: tuple[ToolSpec, ...], rng: random.Random) 
         wanted, template = _pick(rng, heldout)
         text, _ = _fill(wanted, template, rng)
         others = [t for t in pool if t.domain != wanted.domain]
+        reply = ""  # declined: see REFUSALS
     else:  # a request no function serves
         templates = CHITCHAT[-CHITCHAT_HELDOUT:] if heldout else CHITCHAT[:-CHITCHAT_HELDOUT]
         chosen = rng.choice(templates)
         slots = {name: rng.choice(pool_phrasings(rng.choice(POOLS[name]))) for name in _placeholders(chosen)}
         text = chosen.format(**slots)
         others = list(pool)
-        offered = rng.sample(others, rng.randint(1, 3))
-        return _Draft("irrelevance", offered, text, [], heldout, reply=chitchat_reply(chosen, slots, text))
+        reply = chitchat_reply(chosen, slots, text)
     offered = rng.sample(others, rng.randint(1, 3))
-    return _Draft("irrelevance", offered, text, [], heldout)
+    return _Draft("irrelevance", offered, text, [], heldout, reply=reply)
 
 
 def chitchat_reply(template: str, slots: dict[str, str], text: str) -> str:
