@@ -22,9 +22,11 @@ BASE_NAME = EMBEDDED_NAME
 
 
 def _config() -> dict[str, Any]:
-    """The demo config (tool_use weighted; instruction_following bounded) with DPO and TIES added, which the
-    sample run uses."""
+    """The demo config with DPO and TIES added, which the sample run uses; tool use alone is weighted
+    (instruction following only bounded), so a sample model's objective is its tool-use score."""
     cfg = default_config().model_dump(mode="json")
+    for task in cfg["tasks"]:
+        task["weight"] = 1.0 if task["name"] == "tool_use" else 0.0
     cfg["actions"] = [*cfg["actions"], "dpo", "ties"]
     cfg["datasets"].append({"name": "tool_use_pref", "kind": "preference", "source": "builtin:tool_use", "size": 16})
     return RunConfig.model_validate(cfg).model_dump(mode="json")
