@@ -174,8 +174,9 @@ def _demo_dict() -> dict[str, Any]:
     """The embedded demo, sized from measurements on an idle 2-core CPU (docs/demo.md): 144 tool-use rows for
     two epochs on the top 15 of the model's 30 blocks is the cheapest training that moved tool use on the test
     split (48 rows did not; every block took twice the time). One such fine-tune and the evaluations fill
-    about 12 minutes there, and the 15-minute clock then holds a merge (the loop offers only what fits); a
-    slower machine still finishes its first trial and the test score."""
+    9-12 minutes there (two sessions' speeds), and the 15-minute clock then holds a second fine-tune or a
+    merge, whichever fits (the loop offers only what fits); a slower machine still finishes its first trial
+    and the test score."""
     return {
         "base_models": [EMBEDDED_NAME],
         "data_scale": 1.0,
@@ -212,8 +213,8 @@ def _demo_dict() -> dict[str, Any]:
             {
                 "name": "instruction_following",
                 "source": "builtin:instruction_following",
-                # Half the weight of tool use: where a fine-tune and its merge with the base tie on tool use
-                # within an item, the one that kept instruction following wins (docs/demo.md).
+                # Half the weight of tool use: where two models tie on tool use within an item, the one that
+                # kept more instruction following wins (docs/demo.md).
                 "weight": 0.5,
                 # 96 prompts a split (about 190 instructions, 35-40 s a split): on 32 the base scored 0.305 on
                 # validation and 0.441 on test, and every change of it scored below 0.441 on test.
