@@ -30,9 +30,7 @@ import hashlib
 import json
 import math
 import os
-import random
 import shutil
-import statistics
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -45,6 +43,7 @@ from pydantic import ValidationError
 from lamdagent.benchmarks.table import Table, read_table
 from lamdagent.config import RunConfig
 from lamdagent.errors import LamdagentError, one_line
+from lamdagent.evaluation.base import bootstrap_interval
 from lamdagent.evaluation.objective import Objective, objective_from_config
 from lamdagent.execution.table import TableExecutor
 from lamdagent.ledger import TrialRecord
@@ -347,17 +346,7 @@ def _minus(a: float | None, b: float | None) -> float | None:
 
 def interval(values: Sequence[float], seed: int = 0) -> dict[str, float | None]:
     """Mean and a 95% percentile-bootstrap interval of the mean over the values (the seeds)."""
-    vals = [v for v in values if v is not None and math.isfinite(v)]
-    if not vals:
-        return {"mean": None, "low": None, "high": None, "n": 0}
-    mean = statistics.fmean(vals)
-    if len(vals) == 1:
-        return {"mean": mean, "low": mean, "high": mean, "n": 1}
-    rng = random.Random(seed)
-    means = sorted(statistics.fmean(rng.choices(vals, k=len(vals))) for _ in range(INTERVAL_RESAMPLES))
-    low = means[int(0.025 * (INTERVAL_RESAMPLES - 1))]
-    high = means[int(math.ceil(0.975 * (INTERVAL_RESAMPLES - 1)))]
-    return {"mean": mean, "low": low, "high": high, "n": len(vals)}
+    return bootstrap_interval(values, seed=seed, resamples=INTERVAL_RESAMPLES)
 
 
 def _at(curve: Sequence[float], k: int) -> float:

@@ -151,14 +151,18 @@ def tradeoff(summary: RunSummary) -> str:
     if best is None:
         return ""
     split, mine, theirs = "test", best.test_metrics, base.get("test_metrics", {})
+    gains = summary.test_gains
     if not mine:
-        split, mine, theirs = "validation", best.metrics, base.get("metrics", {})
+        split, mine, theirs, gains = "validation", best.metrics, base.get("metrics", {}), {}
     parts = []
     for task in mine:
         a = primary_value(mine.get(task), summary.primary_metrics.get(task))
         b = primary_value(theirs.get(task), summary.primary_metrics.get(task))
         if a is not None and b is not None:
-            parts.append(f"{task} {a - b:+.3f}")
+            low, high = (gains.get(task) or {}).get("low"), (gains.get(task) or {}).get("high")
+            span = f" [{low:+.2f}, {high:+.2f}]" if low is not None and high is not None else ""
+            parts.append(f"{task} {a - b:+.3f}{span}")
     feasible = best.score is not None and best.score > -1.0
     kept = "constraints kept" if feasible else "a constraint is broken"
-    return f"against the base on {split}: " + ", ".join(parts) + f"; on validation {kept}"
+    where = f"{split} (paired 95% intervals)" if any(g.get("low") is not None for g in gains.values()) else split
+    return f"against the base on {where}: " + ", ".join(parts) + f"; on validation {kept}"

@@ -343,11 +343,15 @@ class Loop:
         return self._after(ledger.trial(trial.id))
 
     def _keep_details(self, model_id: str, stats: dict[str, Any], trial_id: int | None) -> None:
-        """A model's per-item validation verdicts, for a predictor (test verdicts never reach a policy), and
-        the figures of tasks that are not metrics (an LLM judge's agreement and cost), for the report."""
-        validation = (stats.get("verdicts") or {}).get("validation")
-        if model_id and validation:
-            self.ctx.ledger.log_event("verdicts", {"model": model_id, "validation": validation}, trial_id=trial_id)
+        """A model's per-item verdicts: validation ones for a predictor, test ones in events of their own that no
+        policy reads (the summary pairs the best model's with the base's for the gain's interval); and the
+        figures of tasks that are not metrics (an LLM judge's agreement and cost), for the report."""
+        verdicts = stats.get("verdicts") or {}
+        if model_id and verdicts.get("validation"):
+            payload = {"model": model_id, "validation": verdicts["validation"]}
+            self.ctx.ledger.log_event("verdicts", payload, trial_id=trial_id)
+        if model_id and verdicts.get("test"):
+            self.ctx.ledger.log_event("test_verdicts", {"model": model_id, "test": verdicts["test"]}, trial_id=trial_id)
         if model_id and stats.get("task_info"):
             self.ctx.ledger.log_event("task_info", {"model": model_id, **stats["task_info"]}, trial_id=trial_id)
 
@@ -428,8 +432,7 @@ class Loop:
             if result.ok:
                 ctx.ledger.add_test_scores(model_id, result.test_metrics)
                 ctx.store.set_scores(model_id, trial.metrics, result.test_metrics, trial.score or 0.0)
-                if result.stats.get("task_info"):  # an LLM judge's figures on test, beside the validation ones
-                    ctx.ledger.log_event("task_info", {"model": model_id, **result.stats["task_info"]})
+                self._keep_details(model_id, result.stats, None)  # test verdicts; a judge's figures on test
                 done.append(model_id)
             else:
                 ctx.ledger.log_event("test_failed", {"model": model_id, "error": result.error})
@@ -462,6 +465,7 @@ class Loop:
             grids=self.ctx.cfg.grids,
             fallbacks=sum(t.fallback for t in self.ctx.ledger.trials()),
             items=self.ctx.ledger.get_meta("eval_items") or {},
+            test_gains=run.test_gains(best.output_model) if best and best.output_model else {},
         )
 
 

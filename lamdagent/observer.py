@@ -28,6 +28,8 @@ class RunSummary:
     grids: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
     fallbacks: int = 0  # choices the policy made at random because its LLM failed
     items: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> task -> items scored
+    # task -> the best model's test gain over the base with a paired 95% interval (`RunInfo.test_gains`)
+    test_gains: dict[str, dict[str, float | None]] = field(default_factory=dict)
 
 
 class RunObserver:

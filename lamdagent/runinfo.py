@@ -16,7 +16,7 @@ from typing import Any, TypeGuard
 import yaml
 
 from lamdagent.errors import LamdagentError
-from lamdagent.evaluation.base import primary_value
+from lamdagent.evaluation.base import bootstrap_interval, primary_value
 from lamdagent.evaluation.objective import Objective, objective_from_config
 from lamdagent.ledger import Ledger, TrialRecord
 from lamdagent.spec import ActionSpec
@@ -90,6 +90,8 @@ class RunInfo:
     decisions: dict[int, dict[str, Any]] = field(default_factory=dict)  # trial id -> how the agent chose it
     # model id -> split -> task -> figures that are not metrics (an LLM judge's alpha, calls, tokens, seconds)
     task_info: dict[str, dict[str, dict[str, dict[str, float]]]] = field(default_factory=dict)
+    # model id -> task -> 0/1 per test item, in item order (the bases and the models scored on test)
+    test_verdicts: dict[str, dict[str, list[int]]] = field(default_factory=dict)
 
     # -- tasks and scores ---------------------------------------------------------------------------
     @property
@@ -133,6 +135,26 @@ class RunInfo:
     def task_value(self, metrics: dict[str, dict[str, float]], task: str) -> float | None:
         """A task's primary metric in a metrics mapping (None when the task was not scored)."""
         return primary_value(metrics.get(task), self.primary_metrics.get(task))
+
+    def test_gains(self, model_id: str) -> dict[str, dict[str, float | None]]:
+        """Per task, what the model gained over the first base on test, with a paired 95% bootstrap interval
+        over the same items (`mean`, `low`, `high`, `n`). Only for tasks whose test numbers the verdicts give
+        back for both models (a share of items right), so the interval is about the number shown."""
+        base = next(iter(self.bases.values()), None)
+        trial = self._producers.get(model_id)
+        if base is None or trial is None:
+            return {}
+        theirs = self.test_verdicts.get(base.id, {})
+        out: dict[str, dict[str, float | None]] = {}
+        for task, mine in self.test_verdicts.get(model_id, {}).items():
+            other = theirs.get(task) or []
+            a, b = self.task_value(trial.test_metrics, task), self.task_value(base.test_metrics, task)
+            if not mine or len(mine) != len(other) or a is None or b is None:
+                continue
+            if abs(sum(mine) / len(mine) - a) > 1e-9 or abs(sum(other) / len(other) - b) > 1e-9:
+                continue
+            out[task] = bootstrap_interval([x - y for x, y in zip(mine, other, strict=True)], resamples=5000)
+        return out
 
     # -- trials and models --------------------------------------------------------------------------
     def finished(self) -> list[TrialRecord]:
@@ -308,6 +330,7 @@ def run_info(ledger: Ledger) -> RunInfo:
         llm_tokens=ledger.total_llm_tokens(),
         decisions={e["trial_id"]: e["payload"] for e in ledger.events("decision") if e["trial_id"] is not None},
         task_info=_task_info(ledger.events("task_info")),
+        test_verdicts={e["payload"]["model"]: e["payload"]["test"] for e in ledger.events("test_verdicts")},
     )
 
 

@@ -60,3 +60,16 @@ def test_a_run_that_proposed_nothing_says_why_not_see_the_errors(tmp_path: Path)
     print_summary(summary, console)
     text = console.export_text()
     assert "no trial ran: the policy proposed no action" in text and "see the errors" not in text
+
+
+def test_the_trade_off_line_gives_the_paired_interval_of_each_test_gain(tmp_path: Path):
+    best = _trial(test_metrics={"tool_use": {"accuracy": 0.75}})
+    base = {"base": {"metrics": {"tool_use": {"accuracy": 0.25}}, "test_metrics": {"tool_use": {"accuracy": 0.25}}}}
+    gains = {"tool_use": {"mean": 0.5, "low": 0.3125, "high": 0.6875, "n": 16}}
+    summary = RunSummary(
+        run_dir=tmp_path, best=best, base=base, trials=1, stopped_by="iterations", elapsed_s=1.0, test_gains=gains
+    )
+    console = Console(record=True, width=300)
+    print_summary(summary, console)
+    text = console.export_text()
+    assert "against the base on test (paired 95% intervals): tool_use +0.500 [+0.31, +0.69]; on validation" in text

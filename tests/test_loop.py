@@ -76,6 +76,14 @@ def test_random_run_fills_ledger_store_and_status(tiny_model_dir, tmp_path):
     kept = {e["payload"]["model"]: e["payload"] for e in loop.ledger.events("verdicts")}
     assert set(kept) == {"base", *(t.output_model for t in trials)}
     assert all(set(p) == {"model", "validation"} and len(p["validation"]["tool_use"]) == 4 for p in kept.values())
+    # test verdicts are kept apart, where no policy reads them; the summary pairs the best's with the base's
+    tested = {e["payload"]["model"]: e["payload"]["test"] for e in loop.ledger.events("test_verdicts")}
+    assert set(tested) == {"base", *(t.output_model for t in trials)}
+    assert summary.best is not None
+    gain = summary.test_gains["tool_use"]
+    best_test = summary.best.test_metrics["tool_use"]["accuracy"]
+    base_test = summary.base["base"]["test_metrics"]["tool_use"]["accuracy"]
+    assert gain["mean"] == pytest.approx(best_test - base_test) and gain["low"] <= gain["mean"] <= gain["high"]
     status = status_dict(tmp_path / "run")
     assert {"trials", "best", "budget"} <= set(status)
     assert [t["id"] for t in status["trials"]] == [t.id for t in trials]

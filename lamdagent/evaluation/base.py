@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 import random
+import statistics
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -243,3 +244,19 @@ def wilson_interval(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def bootstrap_interval(values: Sequence[float], seed: int = 0, resamples: int = 2000) -> dict[str, float | None]:
+    """Mean and a 95% percentile-bootstrap interval of the mean over the finite values (seeds of a policy, or
+    the per-item differences of two models on the same items: a paired interval)."""
+    vals = [v for v in values if v is not None and math.isfinite(v)]
+    if not vals:
+        return {"mean": None, "low": None, "high": None, "n": 0}
+    mean = statistics.fmean(vals)
+    if len(vals) == 1:
+        return {"mean": mean, "low": mean, "high": mean, "n": 1}
+    rng = random.Random(seed)
+    means = sorted(statistics.fmean(rng.choices(vals, k=len(vals))) for _ in range(resamples))
+    low = means[int(0.025 * (resamples - 1))]
+    high = means[int(math.ceil(0.975 * (resamples - 1)))]
+    return {"mean": mean, "low": low, "high": high, "n": len(vals)}

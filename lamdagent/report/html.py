@@ -159,11 +159,16 @@ def _header(run: RunInfo, best: TrialRecord | None) -> str:
     return "".join(out)
 
 
-def _delta(a: float | None, b: float | None) -> str:
+def _delta(a: float | None, b: float | None, gain: Mapping[str, Any] | None = None) -> str:
+    """A difference cell; with `gain` (`RunInfo.test_gains`) also its paired 95% interval."""
     if not (finite(a) and finite(b)):
         return "<td></td>"
     d = float(a) - float(b)
     cls = "up" if d > 1e-12 else ("down" if d < -1e-12 else "")
+    low, high = (gain or {}).get("low"), (gain or {}).get("high")
+    if finite(low) and finite(high):
+        title = f"paired 95% bootstrap interval over the {(gain or {}).get('n')} test items of both models"
+        return f'<td class="delta {cls}" title="{esc(title)}">{d:+.3f} [{low:+.2f}, {high:+.2f}]</td>'
     return f'<td class="delta {cls}">{d:+.3f}</td>'
 
 
@@ -180,6 +185,7 @@ def _score_table(run: RunInfo, best: TrialRecord, base: Any) -> str:
     ]
     base_val = base.metrics if base else {}
     base_test = base.test_metrics if base else {}
+    gains = run.test_gains(str(best.output_model)) if base is next(iter(run.bases.values()), None) else {}
     for task in run.task_names():
         metrics = list(dict.fromkeys([*(best.metrics.get(task) or {}), *(best.test_metrics.get(task) or {})]))
         for metric in metrics:
@@ -187,7 +193,8 @@ def _score_table(run: RunInfo, best: TrialRecord, base: Any) -> str:
             bt, t = (base_test.get(task) or {}).get(metric), (best.test_metrics.get(task) or {}).get(metric)
             rows.append(
                 f"<tr><td>{esc(task)}</td><td>{esc(metric)}</td><td>{esc(fmt(bv))}</td><td>{esc(fmt(v))}</td>"
-                f"{_delta(v, bv)}<td>{esc(fmt(bt))}</td><td>{esc(fmt(t))}</td>{_delta(t, bt)}</tr>"
+                f"{_delta(v, bv)}<td>{esc(fmt(bt))}</td><td>{esc(fmt(t))}</td>"
+                f"{_delta(t, bt, gains.get(task) if metric == run.primary_metrics.get(task) else None)}</tr>"
             )
     rows.append("</tbody></table>")
     return "".join(rows)

@@ -188,3 +188,17 @@ def test_answers_of_the_base_and_the_best_are_shown_side_by_side(tmp_path: Path)
     section = html[html.index('id="answers"') : html.index('id="trials"')]
     assert "five" in section and ">4</pre>" in section and "badge right" in section and "badge wrong" in section
     assert hostile not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in section
+
+
+def test_the_test_gain_of_the_primary_metric_shows_its_paired_interval(tmp_path: Path) -> None:
+    run_dir = build_sample_run(tmp_path / "run")
+    best = model_ids()["best"]
+    with Ledger(run_dir) as ledger:  # base test tool use 0.18, the best 0.45 (sample run)
+        ledger.log_event("test_verdicts", {"model": "base", "test": {"tool_use": [1] * 18 + [0] * 82}})
+        ledger.log_event("test_verdicts", {"model": best, "test": {"tool_use": [1] * 45 + [0] * 55}})
+    html = write_report(run_dir).read_text(encoding="utf-8")
+    cell = re.search(r'title="paired 95% bootstrap interval over the 100 test items[^"]*">\+0\.270 \[([^\]]+)\]', html)
+    assert cell is not None
+    low, high = (float(x) for x in cell.group(1).split(","))
+    assert 0 < low < 0.27 < high
+    assert html.count("paired 95% bootstrap interval") == 1  # the primary metric of tool use only

@@ -124,3 +124,23 @@ def test_primary_metric_prefers_declared_then_accuracy() -> None:
     assert primary_metric_name({}) is None
     assert primary_value({"strict": 0.3, "loose": 0.4}, "loose") == 0.4
     assert primary_value(0.5) == 0.5 and primary_value({}) is None and primary_value(None) is None
+
+
+def test_test_gains_pair_the_best_with_the_base_item_by_item(run_dir: Path) -> None:
+    """The gain's interval is over paired items, and only where the verdicts give back both test numbers."""
+    best = model_ids()["best"]
+    # sample run: base test tool use 0.18, the best 0.45; instruction following is not a share of these items
+    base_tool = [1] * 18 + [0] * 82
+    best_tool = [1] * 18 + [1] * 27 + [0] * 55  # every item the base got, and 27 more
+    with Ledger(run_dir) as ledger:
+        for model, tool in (("base", base_tool), (best, best_tool)):
+            test = {"tool_use": tool, "instruction_following": [1] * 4}
+            ledger.log_event("test_verdicts", {"model": model, "test": test})
+    run = load_run(run_dir)
+    gains = run.test_gains(best)
+    assert set(gains) == {"tool_use"}
+    gain = gains["tool_use"]
+    assert gain["mean"] == pytest.approx(0.27) and gain["n"] == 100
+    # never worse on any item, so no resample can lose: the interval sits above zero, around the gain
+    assert 0 < gain["low"] < 0.27 < gain["high"] <= 0.45
+    assert run.test_gains(model_ids()["sft1"]) == {}  # no test verdicts kept for it
