@@ -311,6 +311,26 @@ def test_the_base_config_is_valid(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert code == 0, err
 
 
+def test_another_policy_on_a_printed_config_drops_the_options_only_the_first_declares(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`lamdagent config > c.yaml` lists every option of the llm policy; `--policy random` on the copy runs."""
+    capsys.readouterr()
+    assert main(["config"]) == 0
+    printed = capsys.readouterr().out
+    assert "mode:" in printed
+    copy = tmp_path / "demo.yaml"
+    copy.write_text(printed)
+    assert main(["config", str(copy), "--policy", "random"]) == 0
+    section = yaml.safe_load(capsys.readouterr().out)["policy"]
+    assert section["name"] == "random" and "mode" not in section and section["llm"]  # shared options stay
+    # the same policy named again keeps checking the file's options: a misspelt one is still refused
+    cfg = yaml.safe_load(printed)
+    cfg["policy"]["modee"] = "json"
+    code, err = cli(capsys, "config", str(write_yaml(tmp_path / "typo.yaml", cfg)), "--policy", "llm")
+    assert code == 2 and "modee" in err
+
+
 def test_a_combination_the_parameter_model_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each grid value passes alone; one pair does not, and the config says which."""
     from pydantic import Field, model_validator
